@@ -1,0 +1,91 @@
+"""Generate + load throughput of the synthetic population (patients/s, rows/s) and peak memory.
+
+Each load runs in its own process on a fresh database so runs do not share memory or caches.
+Target: 100,000 patients into SQLite in under 120 s with peak memory under 1 GiB.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+SIZES = (10_000, 100_000)
+PG_URL = os.environ.get("CARELOOP_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+CHILD = r"""
+import json, resource, sys, time
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from careloop.db import make_engine
+from careloop.migrate import upgrade
+from careloop.synthetic.load import load_demo
+backend, url, patients = sys.argv[1], sys.argv[2], int(sys.argv[3])
+if backend == "postgresql":
+    admin = make_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text('DROP DATABASE IF EXISTS "careloop_bench_load" WITH (FORCE)'))
+        conn.execute(text('CREATE DATABASE "careloop_bench_load"'))
+    url = make_url(url).set(database="careloop_bench_load").render_as_string(hide_password=False)
+engine = make_engine(url)
+upgrade(engine)
+summary = load_demo(engine, patients=patients, seed=42)
+peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"seconds": summary.seconds, "rows": sum(summary.rows.values()), "peak_mib": peak_kib / 1024}))
+"""
+
+
+def _load(backend: str, url: str, patients: int) -> dict | None:
+    result = subprocess.run([sys.executable, "-c", CHILD, backend, url, str(patients)], capture_output=True,
+                            text=True, check=False, timeout=1800)
+    if result.returncode != 0:
+        print(result.stderr[-2000:], file=sys.stderr)
+        return None
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def _postgres_reachable() -> bool:
+    from sqlalchemy import text
+
+    from careloop.db import make_engine
+
+    try:
+        engine = make_engine(PG_URL)
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        engine.dispose()
+        return True
+    except Exception:
+        return False
+
+
+def run() -> list[dict]:
+    """Load each size on each backend; report throughput and memory."""
+    out = []
+    backends = ["sqlite"] + (["postgresql"] if _postgres_reachable() else [])
+    with tempfile.TemporaryDirectory() as tmp:
+        for backend in backends:
+            for patients in SIZES:
+                url = f"sqlite:///{Path(tmp) / f'load-{patients}.db'}" if backend == "sqlite" else PG_URL
+                figures = _load(backend, url, patients)
+                if figures is None:
+                    continue
+                params = {"backend": backend, "patients": patients}
+                target_s = 120 if backend == "sqlite" and patients == 100_000 else None
+                out += [
+                    _result(params, "seconds", figures["seconds"], "s", target_s,
+                            None if target_s is None else figures["seconds"] < target_s),
+                    _result(params, "patients_per_second", patients / figures["seconds"], "patients/s"),
+                    _result(params, "rows_per_second", figures["rows"] / figures["seconds"], "rows/s"),
+                    _result(params, "rows", figures["rows"], "rows"),
+                    _result(params, "peak_memory", figures["peak_mib"], "MiB", 1024, figures["peak_mib"] < 1024),
+                ]
+    return out
+
+
+def _result(params: dict, metric: str, value: float, unit: str, target: float | None = None,
+            met: bool | None = None) -> dict:
+    return {"benchmark": "generate_load", "params": params, "metric": metric, "value": round(value, 2),
+            "unit": unit, "target": target, "met": met}

@@ -1,0 +1,148 @@
+"""Clinical record for coordination: conditions, encounters, observations, allergies."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import uuid
+
+from sqlalchemy import Float, ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from careloop.db import Base, IdMixin, VersionedMixin
+from careloop.enums import enum_column
+
+ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
+SNOMED = "http://snomed.info/sct"
+LOINC = "http://loinc.org"
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+
+
+class ConditionClinicalStatus(enum.StrEnum):
+    ACTIVE = "active"
+    RECURRENCE = "recurrence"
+    RELAPSE = "relapse"
+    INACTIVE = "inactive"
+    REMISSION = "remission"
+    RESOLVED = "resolved"
+
+
+class EncounterClass(enum.StrEnum):
+    AMBULATORY = "ambulatory"
+    EMERGENCY = "emergency"
+    INPATIENT = "inpatient"
+    OBSERVATION = "observation"
+    HOME = "home"
+    VIRTUAL = "virtual"
+
+
+class EncounterStatus(enum.StrEnum):
+    PLANNED = "planned"
+    IN_PROGRESS = "in_progress"
+    FINISHED = "finished"
+    CANCELLED = "cancelled"
+
+
+class ObservationCategory(enum.StrEnum):
+    VITAL_SIGNS = "vital_signs"
+    LABORATORY = "laboratory"
+    SURVEY = "survey"
+
+
+class AllergyCategory(enum.StrEnum):
+    MEDICATION = "medication"
+    FOOD = "food"
+    ENVIRONMENT = "environment"
+    BIOLOGIC = "biologic"
+
+
+class AllergyCriticality(enum.StrEnum):
+    LOW = "low"
+    HIGH = "high"
+    UNABLE_TO_ASSESS = "unable_to_assess"
+
+
+class AllergyStatus(enum.StrEnum):
+    ACTIVE = "active"
+    INACTIVE = "inactive"
+    RESOLVED = "resolved"
+
+
+class PatientRecordMixin(IdMixin, VersionedMixin):
+    """Columns every patient-owned clinical record has; (organization_id, patient_id) is indexed."""
+
+    organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organization.id"))
+    patient_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("patient.id"))
+
+
+class Condition(PatientRecordMixin, Base):
+    """A problem or diagnosis, coded (ICD-10-CM by default; the system is kept beside the code)."""
+
+    __tablename__ = "condition"
+    __table_args__ = (Index("ix_condition_patient", "patient_id", "clinical_status"),)
+
+    code_system: Mapped[str] = mapped_column(String(100), default=ICD10CM)
+    code: Mapped[str] = mapped_column(String(20))
+    display: Mapped[str] = mapped_column(String(300))
+    onset_date: Mapped[dt.date | None]
+    abatement_date: Mapped[dt.date | None]
+    clinical_status: Mapped[ConditionClinicalStatus] = mapped_column(
+        enum_column(ConditionClinicalStatus), default=ConditionClinicalStatus.ACTIVE)
+    chronic: Mapped[bool] = mapped_column(default=False)
+
+
+class Encounter(PatientRecordMixin, Base):
+    """A contact with a care setting: visit, ED stay, admission, home visit or virtual visit."""
+
+    __tablename__ = "encounter"
+    __table_args__ = (
+        Index("ix_encounter_patient_start", "patient_id", "start_at"),
+        Index("ix_encounter_org_class_start", "organization_id", "encounter_class", "start_at"),
+    )
+
+    encounter_class: Mapped[EncounterClass] = mapped_column(enum_column(EncounterClass))
+    status: Mapped[EncounterStatus] = mapped_column(enum_column(EncounterStatus),
+                                                    default=EncounterStatus.FINISHED)
+    start_at: Mapped[dt.datetime]
+    end_at: Mapped[dt.datetime | None]
+    facility_name: Mapped[str | None] = mapped_column(String(200))
+    reason: Mapped[str | None] = mapped_column(String(300))
+    attending: Mapped[str | None] = mapped_column(String(200))
+    discharge_disposition: Mapped[str | None] = mapped_column(String(40))
+    visit_number: Mapped[str | None] = mapped_column(String(64))
+    readmission_of_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("encounter.id"))
+
+
+class Observation(PatientRecordMixin, Base):
+    """A vital sign or lab result, LOINC-coded, numeric or text."""
+
+    __tablename__ = "observation"
+    __table_args__ = (Index("ix_observation_patient_code_time", "patient_id", "code", "effective_at"),)
+
+    category: Mapped[ObservationCategory] = mapped_column(enum_column(ObservationCategory))
+    code_system: Mapped[str] = mapped_column(String(100), default=LOINC)
+    code: Mapped[str] = mapped_column(String(20))
+    display: Mapped[str] = mapped_column(String(200))
+    value_quantity: Mapped[float | None] = mapped_column(Float)
+    value_text: Mapped[str | None] = mapped_column(String(500))
+    unit: Mapped[str | None] = mapped_column(String(30))
+    effective_at: Mapped[dt.datetime]
+    encounter_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("encounter.id"))
+
+
+class Allergy(PatientRecordMixin, Base):
+    """An allergy or intolerance to a substance."""
+
+    __tablename__ = "allergy"
+    __table_args__ = (Index("ix_allergy_patient", "patient_id"),)
+
+    code_system: Mapped[str | None] = mapped_column(String(100))
+    code: Mapped[str | None] = mapped_column(String(20))
+    substance: Mapped[str] = mapped_column(String(200))
+    category: Mapped[AllergyCategory] = mapped_column(enum_column(AllergyCategory))
+    criticality: Mapped[AllergyCriticality] = mapped_column(
+        enum_column(AllergyCriticality), default=AllergyCriticality.LOW)
+    reaction: Mapped[str | None] = mapped_column(String(300))
+    clinical_status: Mapped[AllergyStatus] = mapped_column(enum_column(AllergyStatus),
+                                                           default=AllergyStatus.ACTIVE)
+    recorded_date: Mapped[dt.date | None]

@@ -1,0 +1,100 @@
+"""Publish domain events inside the caller's transaction; dispatch them to handlers after commit.
+
+A handler runs in the same transaction that marks its event dispatched, so its effects happen exactly
+once: a crash rolls back both and the event is handled again later. A failing handler is rolled back to
+a savepoint and the event retried with back-off; it never blocks other events.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import logging
+import pkgutil
+import uuid
+from collections import defaultdict
+from collections.abc import Callable
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+import careloop
+from careloop import clock
+from careloop.db import session_scope
+from careloop.events.models import DomainEvent
+
+log = logging.getLogger("careloop.events")
+Handler = Callable[[Session, DomainEvent], None]
+_HANDLERS: dict[str, list[Handler]] = defaultdict(list)
+MAX_ATTEMPTS = 10
+
+
+def subscribe(event_type: str) -> Callable[[Handler], Handler]:
+    """Decorator: call the function for every event of this type."""
+    def register(handler: Handler) -> Handler:
+        if handler not in _HANDLERS[event_type]:
+            _HANDLERS[event_type].append(handler)
+        return handler
+    return register
+
+
+@lru_cache(maxsize=1)
+def load_handlers() -> tuple[str, ...]:
+    """Import every `careloop.<domain>.handlers` module so their subscriptions are registered."""
+    loaded = []
+    for module in pkgutil.iter_modules(careloop.__path__):
+        if module.ispkg and importlib.util.find_spec(f"careloop.{module.name}.handlers") is not None:
+            importlib.import_module(f"careloop.{module.name}.handlers")
+            loaded.append(module.name)
+    return tuple(loaded)
+
+
+def publish(session: Session, event_type: str, *, organization_id: uuid.UUID, patient_id: uuid.UUID | None = None,
+            payload: dict[str, Any] | None = None, occurred_at: dt.datetime | None = None) -> DomainEvent:
+    """Record an event in the current transaction; it is dispatched only if the transaction commits."""
+    now = clock.now()
+    event = DomainEvent(organization_id=organization_id, type=event_type, patient_id=patient_id,
+                        payload=payload or {}, occurred_at=occurred_at or now, available_at=now)
+    session.add(event)
+    session.flush()
+    return event
+
+
+def _claim(session: Session, limit: int) -> list[DomainEvent]:
+    stmt = (select(DomainEvent).where(DomainEvent.dispatched_at.is_(None), DomainEvent.available_at <= clock.now())
+            .order_by(DomainEvent.available_at, DomainEvent.occurred_at).limit(limit)
+            .with_for_update(skip_locked=True))
+    return list(session.scalars(stmt))
+
+
+def _handle(session: Session, event: DomainEvent) -> None:
+    try:
+        with session.begin_nested():
+            for handler in _HANDLERS.get(event.type, []):
+                handler(session, event)
+        event.dispatched_at = clock.now()
+    except Exception as exc:  # a handler bug must not stop other events; it is retried with back-off
+        event.attempts += 1
+        event.last_error = f"{type(exc).__name__} (attempt {event.attempts})"
+        log.warning("event %s %s failed: %s", event.type, event.id, type(exc).__name__)
+        if event.attempts >= MAX_ATTEMPTS:
+            event.dispatched_at = clock.now()  # parked: visible through last_error, no longer retried
+        else:
+            event.available_at = clock.now() + dt.timedelta(seconds=min(3600, 5 * 2 ** event.attempts))
+
+
+def dispatch_pending(factory: sessionmaker[Session] | None = None, *, batch: int = 200, max_batches: int = 50) -> int:
+    """Handle waiting events, one transaction per batch; returns how many were handled."""
+    load_handlers()
+    handled = 0
+    for _ in range(max_batches):
+        with session_scope(factory) as session:
+            events = _claim(session, batch)
+            for event in events:
+                _handle(session, event)
+        handled += len(events)
+        if len(events) < batch:
+            break
+    return handled

@@ -1,0 +1,1 @@
+"""Medications domain."""

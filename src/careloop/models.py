@@ -1,0 +1,24 @@
+"""Imports every domain's models so metadata (Alembic, tests) sees all tables."""
+
+from careloop.audit.models import AuditChainHead, AuditEvent
+from careloop.auth.models import ApiToken, BreakGlassGrant, LoginThrottle, SystemClient, WebSession
+from careloop.care_plans.models import Activity, CarePlan, CarePlanProblem, EducationItem, Goal, GoalNote
+from careloop.care_teams.models import CareTeamMember
+from careloop.clinical.models import Allergy, Condition, Encounter, Observation
+from careloop.db import Base
+from careloop.events.models import DomainEvent
+from careloop.integrations.hl7v2.models import Hl7Message, Hl7PatientIdentifier, Hl7Route, Hl7Visit
+from careloop.medications.models import Medication
+from careloop.organizations.models import Organization
+from careloop.patients.models import Patient, PatientMerge
+from careloop.protocols.models import ProtocolRun
+from careloop.staff.models import Staff
+from careloop.tasks.models import Notification, Task, TaskComment, TaskTimeEntry
+
+__all__ = [
+    "Activity", "Allergy", "ApiToken", "AuditChainHead", "AuditEvent", "Base", "BreakGlassGrant", "CarePlan",
+    "CarePlanProblem", "CareTeamMember", "Condition", "DomainEvent", "EducationItem", "Encounter", "Goal",
+    "GoalNote", "Hl7Message", "Hl7PatientIdentifier", "Hl7Route", "Hl7Visit", "LoginThrottle", "Medication",
+    "Notification", "Observation", "Organization", "Patient", "PatientMerge", "ProtocolRun", "Staff", "SystemClient",
+    "Task", "TaskComment", "TaskTimeEntry", "WebSession",
+]

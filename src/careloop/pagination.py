@@ -1,0 +1,42 @@
+"""Opaque keyset cursors: base64url of the last row's sort values; stable order ends with the id."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import uuid
+from typing import Any
+
+import orjson
+from sqlalchemy import ColumnElement, and_, or_
+
+from careloop.errors import BadRequest
+
+
+def encode_cursor(values: list[Any]) -> str:
+    """Encode sort values of the last row of a page."""
+    def plain(v: Any) -> Any:
+        return str(v) if isinstance(v, uuid.UUID | dt.date | dt.datetime) else v
+    return base64.urlsafe_b64encode(orjson.dumps([plain(v) for v in values])).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, size: int) -> list[Any]:
+    """Decode a cursor made by encode_cursor; BadRequest when it is not one."""
+    try:
+        values = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (binascii.Error, orjson.JSONDecodeError, ValueError) as err:
+        raise BadRequest("Invalid cursor", code="invalid_cursor") from err
+    if not isinstance(values, list) or len(values) != size:
+        raise BadRequest("Invalid cursor", code="invalid_cursor")
+    return values
+
+
+def after(columns: list[ColumnElement], values: list[Any], descending: bool) -> ColumnElement[bool]:
+    """Row-value comparison "(c1, c2, ...) > (v1, v2, ...)" written portably (< when descending)."""
+    clauses = []
+    for i, column in enumerate(columns):
+        equal_prefix = [columns[j] == values[j] for j in range(i)]
+        step = column < values[i] if descending else column > values[i]
+        clauses.append(and_(*equal_prefix, step))
+    return or_(*clauses)

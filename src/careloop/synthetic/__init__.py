@@ -1,0 +1,1 @@
+"""Deterministic synthetic populations for the demo, tests and benchmarks."""
