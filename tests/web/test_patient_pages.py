@@ -1,0 +1,172 @@
+"""Patient list, search, pagination, chart, escaping, break-the-glass and audit of chart views."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import select
+from web_helpers import post_form, sign_in
+
+from careloop import clock
+from careloop.audit.models import AuditEvent
+from careloop.clinical.models import Allergy, Condition, Encounter, Observation
+from careloop.medications.models import Medication
+from factories import make_patient
+
+
+def test_coordinator_sees_only_their_care_team_patients(client, world):
+    sign_in(client, world.coordinator.email)
+    page = client.get("/patients")
+    assert page.status_code == 200
+    assert "Lovelace, Ada" in page.text and "Hopper" not in page.text
+    assert 'href="/patients" aria-current="page"' in page.text
+
+
+def test_supervisor_sees_the_whole_organisation(client, world):
+    sign_in(client, world.supervisor.email)
+    page = client.get("/patients").text
+    assert "Lovelace, Ada" in page and "Hopper, Grace" in page
+    assert 'href="/admin/audit"' in page  # the Admin navigation item
+
+
+def test_search_by_name_prefix_mrn_and_birth_date(client, world):
+    sign_in(client, world.supervisor.email)
+    assert "Hopper, Grace" in client.get("/patients?name=hop").text
+    assert "Hopper" not in client.get("/patients?name=lov").text
+    assert "Lovelace, Ada" in client.get("/patients?q=MINE001").text
+    by_date = client.get("/patients?q=12/09/1946").text
+    assert "Hopper, Grace" in by_date and "Lovelace" not in by_date
+    assert "Hopper, Grace" in client.get("/patients?q=grace+1946-12-09").text
+    assert "Enter the birth date as" in client.get("/patients?birth_date=31/31/1999").text
+
+
+def test_pagination_follows_the_cursor(client, session, world):
+    for n in range(27):
+        make_patient(session, world.org, world.coordinator, family_name=f"Page{n:02d}", given_name="Pat")
+    session.commit()
+    sign_in(client, world.coordinator.email)
+    first = client.get("/patients?sort=name").text
+    assert first.count('class="patient-name"') == 25
+    assert 'rel="next"' in first
+    next_url = first.split('rel="next" href="', 1)[1].split('"', 1)[0].replace("&amp;", "&")
+    second = client.get(next_url).text
+    assert second.count('class="patient-name"') == 3  # 28 patients on this coordinator's team
+    assert "First page" in second and 'rel="next"' not in second
+
+
+def test_results_fragment_for_live_search(client, world):
+    sign_in(client, world.coordinator.email)
+    fragment = client.get("/patients/results?name=lov")
+    assert fragment.status_code == 200
+    assert "Lovelace, Ada" in fragment.text and "<html" not in fragment.text
+
+
+def test_status_filter(client, session, world):
+    make_patient(session, world.org, world.coordinator, family_name="Dormant", given_name="Dana")
+    session.commit()
+    sign_in(client, world.coordinator.email)
+    assert "Dormant" in client.get("/patients?status=active").text
+    assert "Dormant" not in client.get("/patients?status=inactive").text
+
+
+def test_organisation_wide_search_lists_restricted_hits_with_break_the_glass(client, world):
+    sign_in(client, world.coordinator.email)
+    page = client.get("/patients?scope=organization").text
+    assert "Enter an MRN, or a name and a birth date" in page
+    assert "needs an MRN" in client.get("/patients?scope=organization&name=hop").text
+    hit = client.get("/patients?scope=organization&mrn=THEIRS01").text
+    assert "Hopper, Grace" in hit and "Outside your care teams" in hit and "Break the glass" in hit
+    assert f'href="/patients/{world.theirs.id}"' in hit
+
+
+def _clinical_record(session, world) -> None:
+    org, pid, now = world.org.id, world.mine.id, clock.now()
+    session.add_all([
+        Condition(organization_id=org, patient_id=pid, code="E11.9", display="Type 2 diabetes mellitus",
+                  onset_date=dt.date(2015, 5, 1), chronic=True),
+        Medication(organization_id=org, patient_id=pid, code="860975", display="Metformin 500 MG Oral Tablet",
+                   dose="500 mg", frequency="twice daily"),
+        Allergy(organization_id=org, patient_id=pid, substance="Penicillin", category="medication",
+                criticality="high", reaction="Hives"),
+        Encounter(organization_id=org, patient_id=pid, encounter_class="inpatient", status="in_progress",
+                  start_at=now - dt.timedelta(days=2), facility_name="Riverside General Hospital"),
+        Encounter(organization_id=org, patient_id=pid, encounter_class="ambulatory",
+                  start_at=now - dt.timedelta(days=90), end_at=now - dt.timedelta(days=90),
+                  facility_name="Main Street Clinic"),
+    ])
+    for months, (a1c, systolic) in enumerate([(8.9, 150), (8.1, 142), (7.4, 135)]):
+        moment = now - dt.timedelta(days=30 * (3 - months))
+        for code, display, value, unit in (("4548-4", "Hemoglobin A1c", a1c, "%"),
+                                           ("8480-6", "Systolic blood pressure", systolic, "mm[Hg]"),
+                                           ("8462-4", "Diastolic blood pressure", systolic * 0.6, "mm[Hg]")):
+            session.add(Observation(organization_id=org, patient_id=pid, category="laboratory", code=code,
+                                    display=display, value_quantity=value, unit=unit, effective_at=moment))
+    session.commit()
+
+
+def test_chart_shows_header_sections_and_trends(client, session, world):
+    _clinical_record(session, world)
+    sign_in(client, world.coordinator.email)
+    page = client.get(f"/patients/{world.mine.id}")
+    assert page.status_code == 200
+    html = page.text
+    for text in ("Lovelace, Ada", "MINE001", "Casey Coordinator", "Currently admitted", "Riverside General Hospital",
+                 "Type 2 diabetes mellitus", "Metformin 500 MG Oral Tablet", "Penicillin", "High criticality",
+                 "Main Street Clinic", "Hemoglobin A1c trend", "Blood pressure", "Care plan", "Referrals",
+                 "Messages", "Tasks"):
+        assert text in html, text
+    assert 'role="img"' in html and "<desc id=\"trend-a1c-desc\">A1c: 3 values" in html
+    assert "latest 7.4 %" in html
+
+
+def test_every_chart_view_is_audited(client, session, world):
+    sign_in(client, world.coordinator.email)
+    for _ in range(2):
+        assert client.get(f"/patients/{world.mine.id}").status_code == 200
+    views = session.scalars(select(AuditEvent).where(AuditEvent.patient_id == world.mine.id,
+                                                     AuditEvent.record_type == "PatientChart")).all()
+    assert len(views) == 2 and views[0].actor_id == world.coordinator.id and views[0].action == "read"
+
+
+def test_care_team_history_toggle(client, world):
+    sign_in(client, world.coordinator.email)
+    page = client.get(f"/patients/{world.mine.id}?team_history=1").text
+    assert "Hide history" in page and "Until" in page
+
+
+def test_patient_names_are_escaped(client, session, world):
+    evil = make_patient(session, world.org, world.coordinator, given_name="<img src=x onerror=alert(1)>",
+                        family_name="<script>alert(2)</script>")
+    session.commit()
+    sign_in(client, world.coordinator.email)
+    for html in (client.get("/patients").text, client.get(f"/patients/{evil.id}").text):
+        assert "<img src=x" not in html and "<script>alert" not in html
+        assert "&lt;img src=x onerror=alert(1)&gt;" in html
+
+
+def test_patient_outside_care_team_gets_break_the_glass_page(client, session, world):
+    sign_in(client, world.coordinator.email)
+    page = client.get(f"/patients/{world.theirs.id}")
+    assert page.status_code == 403
+    assert "not on this patient's care team" in page.text and 'name="reason"' in page.text
+    assert "Hopper" not in page.text and "THEIRS01" not in page.text  # no PHI on the refusal
+    short = post_form(client, f"/patients/{world.theirs.id}/break-glass", {"reason": "urgent"})
+    assert short.status_code == 422 and "at least 10 characters" in short.text
+    granted = post_form(client, f"/patients/{world.theirs.id}/break-glass",
+                        {"reason": "Patient in the ED, coordinator unreachable"})
+    assert granted.status_code == 303 and granted.headers["location"] == f"/patients/{world.theirs.id}"
+    chart = client.get(f"/patients/{world.theirs.id}")
+    assert chart.status_code == 200
+    assert "Emergency access until" in chart.text and "this access is logged and reviewed" in chart.text
+    view = session.scalars(select(AuditEvent).where(AuditEvent.patient_id == world.theirs.id,
+                                                    AuditEvent.record_type == "PatientChart")).one()
+    assert view.detail.get("break_glass") is True
+
+
+def test_error_pages_do_not_leak_data(client, world):
+    sign_in(client, world.coordinator.email)
+    missing = client.get("/patients/00000000-0000-4000-8000-000000000000")
+    assert missing.status_code == 404 and "What you can do" in missing.text
+    invalid = client.get("/patients/not-a-uuid")
+    assert invalid.status_code == 422 and "not-a-uuid" not in invalid.text
+    assert client.get("/no/such/page").status_code == 404
