@@ -1,0 +1,1 @@
+"""care plans domain."""

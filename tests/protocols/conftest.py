@@ -1,0 +1,11 @@
+"""Fixtures of the protocols tests."""
+
+from __future__ import annotations
+
+import pytest
+from protocol_world import World, build_world
+
+
+@pytest.fixture
+def world(session) -> World:
+    return build_world(session)
