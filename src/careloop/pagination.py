@@ -6,6 +6,7 @@ import base64
 import binascii
 import datetime as dt
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -30,6 +31,36 @@ def decode_cursor(cursor: str, size: int) -> list[Any]:
     if not isinstance(values, list) or len(values) != size:
         raise BadRequest("Invalid cursor", code="invalid_cursor")
     return values
+
+
+def decode_typed_cursor(cursor: str, kinds: Sequence[type]) -> list[Any]:
+    """Decode a cursor whose values must be of the given types (str, int, UUID, date, aware datetime).
+
+    A well-formed cursor with a value of another type (a number for a name, a naive time) is as invalid as a
+    garbled one: 400, never a database error.
+    """
+    values = decode_cursor(cursor, len(kinds))
+    return [_coerce(value, kind) for value, kind in zip(values, kinds, strict=True)]
+
+
+def _coerce(value: Any, kind: type) -> Any:
+    try:
+        if kind is int and isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, str):
+            if kind is str:
+                return value
+            if kind is uuid.UUID:
+                return uuid.UUID(value)
+            if kind is dt.datetime:
+                parsed = dt.datetime.fromisoformat(value)
+                if parsed.tzinfo is not None:
+                    return parsed
+            elif kind is dt.date:
+                return dt.date.fromisoformat(value)
+    except ValueError:
+        pass
+    raise BadRequest("Invalid cursor", code="invalid_cursor")
 
 
 def after(columns: list[ColumnElement], values: list[Any], descending: bool) -> ColumnElement[bool]:

@@ -233,9 +233,6 @@ def test_an_empty_portal_scope_sees_nothing(session, world: World, portal_actor)
     assert queries.search_patients(session, nobody, queries.PatientQuery(limit=200))[0] == []
 
 
-@pytest.mark.xfail(strict=True, reason="patients/queries.py _filters: scope=organization filters by organisation "
-                                       "only, ignoring actor.patient_scope, so a portal actor gets restricted hits "
-                                       "(id, MRN, name, birth date) of other patients")
 def test_portal_scope_cannot_widen_search_to_the_organisation(session, world: World, portal_actor):
     dup = world.a.duplicate
     hits, _ = queries.search_patients(session, portal_actor, queries.PatientQuery(

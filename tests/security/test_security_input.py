@@ -135,9 +135,6 @@ def _cursor(values) -> str:
     return base64.urlsafe_b64encode(orjson.dumps(values)).decode().rstrip("=")
 
 
-@pytest.mark.xfail(strict=True, reason="pagination.py / patients/queries.py _typed: a well-formed cursor whose values "
-                                       "have the wrong type (number or object for a text column, a naive time) "
-                                       "reaches the database and fails with a 500 instead of 400 invalid_cursor")
 @pytest.mark.parametrize("values, sort", [([1, "00000000-0000-0000-0000-000000000000"], "name"),
                                           ([{"a": 1}, "00000000-0000-0000-0000-000000000000"], "name"),
                                           (["2020-01-01T00:00:00", "00000000-0000-0000-0000-000000000000"],
@@ -145,7 +142,19 @@ def _cursor(values) -> str:
 def test_well_formed_cursor_with_wrong_types_is_400(client, world: World, values, sort):
     response = client.get("/api/v1/patients", params={"cursor": _cursor(values), "sort": sort},
                           headers=auth(world.a.token(StaffRole.CARE_COORDINATOR)))
-    assert response.status_code == 400
+    assert (response.status_code, response.json()["code"]) == (400, "invalid_cursor")
+
+
+@pytest.mark.parametrize("values", [
+    [True, 0, "2026-11-25T10:00:00+00:00", "00000000-0000-0000-0000-000000000000"],  # a boolean for a rank
+    [0, 0, "2026-11-25T10:00:00", "00000000-0000-0000-0000-000000000000"],  # a naive time
+    [0, 0, 20261125, "00000000-0000-0000-0000-000000000000"],  # a number for a time
+    [0, 0, "2026-11-25T10:00:00+00:00", "not-a-uuid"],
+])
+def test_worklist_cursor_with_wrong_types_is_400(client, world: World, values):
+    response = client.get("/api/v1/worklist", params={"cursor": _cursor(values)},
+                          headers=auth(world.a.token(StaffRole.CARE_COORDINATOR)))
+    assert (response.status_code, response.json()["code"]) == (400, "invalid_cursor")
 
 
 @pytest.mark.parametrize("if_match, status, code", [

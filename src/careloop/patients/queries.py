@@ -15,7 +15,7 @@ from careloop.auth.actor import Actor
 from careloop.auth.permissions import Permission
 from careloop.care_teams.models import CareTeamMember, CareTeamRole
 from careloop.errors import BadRequest
-from careloop.pagination import after, decode_cursor, encode_cursor
+from careloop.pagination import after, decode_typed_cursor, encode_cursor
 from careloop.patients import rules
 from careloop.patients.models import Patient, PatientStatus
 
@@ -58,8 +58,8 @@ def search_patients(session: Session, actor: Actor, q: PatientQuery) -> tuple[li
     columns = [*SORTS[key], Patient.id]
     stmt = select(Patient).where(*_filters(actor, q))
     if q.cursor:
-        values = decode_cursor(q.cursor, len(columns))
-        stmt = stmt.where(after(columns, _typed(columns, values), descending))
+        values = decode_typed_cursor(q.cursor, [c.type.python_type for c in columns])
+        stmt = stmt.where(after(columns, values, descending))
     order = [c.desc() if descending else c.asc() for c in columns]
     rows = session.scalars(stmt.order_by(*order).limit(q.limit + 1)).all()
     page, more = rows[: q.limit], len(rows) > q.limit
@@ -77,6 +77,8 @@ def _filters(actor: Actor, q: PatientQuery) -> list:
             raise BadRequest("An organisation-wide search needs an MRN, or a name and a birth date",
                              code="search_too_broad")
         filters = [Patient.organization_id == actor.organization_id]
+        if actor.patient_scope is not None:  # a portal user never widens beyond their own (and proxied) records
+            filters.append(access.visible_patients(actor))
     elif q.scope == "care_team":
         filters = [access.visible_patients(actor)]
     else:
@@ -100,24 +102,6 @@ def _filters(actor: Actor, q: PatientQuery) -> list:
             CareTeamMember.patient_id == Patient.id, CareTeamMember.staff_id == q.coordinator_id,
             CareTeamMember.role == CareTeamRole.PRIMARY_CARE_COORDINATOR, CareTeamMember.ended_at.is_(None)))
     return filters
-
-
-def _typed(columns: list, values: list) -> list:
-    """Cursor values back to the column types (dates, datetimes, UUIDs)."""
-    out = []
-    for column, value in zip(columns, values, strict=True):
-        python_type = column.type.python_type if value is not None else None
-        try:
-            if python_type is uuid.UUID:
-                value = uuid.UUID(value)
-            elif python_type is dt.date:
-                value = dt.date.fromisoformat(value)
-            elif python_type is dt.datetime:
-                value = dt.datetime.fromisoformat(value)
-        except (TypeError, ValueError) as err:
-            raise BadRequest("Invalid cursor", code="invalid_cursor") from err
-        out.append(value)
-    return out
 
 
 def _mark_restricted(session: Session, actor: Actor, page: list[Patient]) -> list[Hit]:

@@ -15,7 +15,7 @@ from careloop.auth.actor import Actor
 from careloop.auth.permissions import ROLE_PERMISSIONS, Permission
 from careloop.db import UTCDateTime
 from careloop.errors import BadRequest, InvalidInput
-from careloop.pagination import after, decode_cursor, encode_cursor
+from careloop.pagination import after, decode_typed_cursor, encode_cursor
 from careloop.patients.models import Patient
 from careloop.staff.models import Staff, StaffRole
 from careloop.tasks import rules
@@ -159,11 +159,7 @@ def _cursor(task: Task, patient: Patient) -> str:
 
 
 def _cursor_values(cursor: str) -> list:
-    priority, risk, due, task_id = decode_cursor(cursor, 4)
-    try:
-        return [int(priority), int(risk), dt.datetime.fromisoformat(due), uuid.UUID(task_id)]
-    except (TypeError, ValueError) as err:
-        raise BadRequest("Invalid cursor", code="invalid_cursor") from err
+    return decode_typed_cursor(cursor, [int, int, dt.datetime, uuid.UUID])
 
 
 # --- team view ---------------------------------------------------------------------------------
