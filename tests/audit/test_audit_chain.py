@@ -62,6 +62,19 @@ def test_the_database_refuses_to_change_or_delete_audit_rows(session, trail, sta
     assert len(_chain(session, trail[0].id)) == 5
 
 
+@pytest.mark.parametrize("statement, message", [
+    ("DELETE FROM audit_chain_head WHERE chain = :chain", "cannot be deleted"),
+    ("UPDATE audit_chain_head SET seq = seq - 1 WHERE chain = :chain", "only moves forward"),
+])
+def test_the_chain_head_cannot_be_deleted_or_rewound(session, trail, statement, message):
+    """Rewinding the head would let someone cut off the chain's tail unnoticed."""
+    org, _ = trail
+    with pytest.raises(DBAPIError, match=message), session.begin_nested():
+        session.execute(text(statement), {"chain": str(org.id)})
+    session.expire_all()
+    assert audit.verify(session, chains=[str(org.id)]) == (5, [])
+
+
 def test_an_untouched_chain_verifies(session, trail):
     org, events = trail
     checked, _ = audit.verify(session)

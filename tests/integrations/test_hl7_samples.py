@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from hl7_messages import ack_fields
 from sqlalchemy import select
@@ -11,8 +9,9 @@ from sqlalchemy import select
 from careloop.integrations.hl7v2 import parse
 from careloop.integrations.hl7v2.adt import SUPPORTED_EVENTS, SUPPORTED_VERSIONS
 from careloop.integrations.hl7v2.models import Hl7Message, MessageStatus
+from shared_data import SHARED_DATA
 
-SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "data" / "hl7v2"
+SAMPLES = SHARED_DATA / "hl7v2"
 FILES = sorted(SAMPLES.rglob("*.hl7"))
 
 

@@ -8,8 +8,9 @@ import hl7
 import pytest
 
 from careloop.integrations.hl7v2 import parse
+from shared_data import SHARED_DATA
 
-SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "data" / "hl7v2"
+SAMPLES = SHARED_DATA / "hl7v2"
 FILES = sorted(SAMPLES.rglob("*.hl7"))
 
 

@@ -15,12 +15,16 @@ from careloop.auth import service
 from careloop.auth.actor import Actor
 from careloop.auth.deps import api_actor, require
 from careloop.auth.permissions import Permission
-from careloop.errors import BadRequest
+from careloop.errors import BadRequest, CareLoopError
 from careloop.routing import db, router
 
 oauth = router(prefix="/oauth", tags=["auth"])
 api = router(prefix="/api/v1", tags=["auth"])
 Db = Annotated[Session, Depends(db)]
+
+
+OAUTH_ERRORS = {"invalid_request", "invalid_client", "invalid_grant", "unauthorized_client",
+                "unsupported_grant_type", "invalid_scope"}
 
 
 class TokenResponse(BaseModel):
@@ -34,9 +38,15 @@ class TokenResponse(BaseModel):
 def token(session: Db, grant_type: Annotated[str, Form()], client_id: Annotated[str, Form(max_length=100)],
           client_secret: Annotated[str, Form(max_length=200)],
           scope: Annotated[str | None, Form(max_length=1000)] = None) -> TokenResponse:
-    if grant_type != "client_credentials":
-        raise BadRequest("Only the client_credentials grant is supported", code="unsupported_grant_type")
-    raw, tok = service.client_credentials(session, client_id, client_secret, scope)
+    try:
+        if grant_type != "client_credentials":
+            raise BadRequest("Only the client_credentials grant is supported", code="unsupported_grant_type")
+        raw, tok = service.client_credentials(session, client_id, client_secret, scope)
+    except CareLoopError as err:  # RFC 6749 section 5.2: the problem also carries the OAuth `error` code
+        err.extra["error"] = err.code if err.code in OAUTH_ERRORS else "invalid_request"
+        if err.code == "invalid_scope":
+            err.status = 400
+        raise
     return TokenResponse(access_token=raw, expires_in=int((tok.expires_at - clock.now()).total_seconds()),
                          scope=tok.scopes)
 
