@@ -170,3 +170,20 @@ def test_error_pages_do_not_leak_data(client, world):
     invalid = client.get("/patients/not-a-uuid")
     assert invalid.status_code == 422 and "not-a-uuid" not in invalid.text
     assert client.get("/no/such/page").status_code == 404
+
+
+def _main_nav(html: str) -> list[str]:
+    import re
+
+    nav = html.split('aria-label="Main"', 1)[1].split("</nav>", 1)[0]
+    return re.findall(r'class="mainnav__link" href="([^"]+)"', nav)
+
+
+def test_main_navigation_shows_what_the_role_may_open(client, world):
+    sign_in(client, world.coordinator.email)
+    assert _main_nav(client.get("/patients").text) == ["/worklist", "/patients", "/transitions", "/protocols"]
+    client.cookies.clear()
+    sign_in(client, world.supervisor.email)
+    page = client.get("/admin/audit").text
+    assert _main_nav(page) == ["/worklist", "/patients", "/transitions", "/protocols", "/admin/audit"]
+    assert 'href="/admin/hl7/review"' in page  # the HL7 feed tab of Admin, for those who manage the feed

@@ -24,12 +24,13 @@ class NavItem:
     any_of: tuple[Permission, ...]
 
 
-# Items appear here as their capability lands (Worklist, Transitions, Referrals, Dashboard come later).
+# Items appear here as their capability lands (Referrals and Dashboard come later).
 NAV = (
-    NavItem("Patients", "/patients", (Permission.PATIENT_READ,)),
     NavItem("Worklist", "/worklist", (Permission.TASK_READ,)),
+    NavItem("Patients", "/patients", (Permission.PATIENT_READ,)),
+    NavItem("Transitions", "/transitions", (Permission.TRANSITIONS_READ,)),
     NavItem("Protocols", "/protocols", (Permission.PROTOCOL_READ,)),
-    NavItem("Admin", "/admin/audit", (Permission.AUDIT_READ, Permission.BREAK_GLASS_REVIEW)),
+    NavItem("Admin", "/admin/audit", (Permission.AUDIT_READ, Permission.BREAK_GLASS_REVIEW, Permission.HL7_ADMIN)),
 )
 
 
