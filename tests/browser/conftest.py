@@ -19,6 +19,7 @@ from sqlalchemy import select
 from careloop.care_teams.models import CareTeamMember
 from careloop.clinical.models import Encounter
 from careloop.db import make_engine, make_session_factory, session_scope
+from careloop.jobs.worker import run_forever
 from careloop.migrate import upgrade
 from careloop.patients.models import Patient
 from careloop.staff.models import Staff
@@ -69,13 +70,20 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
                                            log_level="warning", access_log=False))
     thread = threading.Thread(target=server.run, name="careloop-test-server", daemon=True)
     thread.start()
+    # The background worker, as `careloop serve` runs it: domain events (e.g. task.completed) and sweeps.
+    stop_worker = threading.Event()
+    worker = threading.Thread(target=run_forever, name="careloop-test-worker", daemon=True,
+                              kwargs={"factory": factory, "interval": 0.2, "stop": stop_worker.is_set})
+    worker.start()
     deadline = time.monotonic() + 20
     while not server.started:
         assert thread.is_alive() and time.monotonic() < deadline, "the test server did not start"
         time.sleep(0.02)
     yield Site(f"http://127.0.0.1:{port}", *_pick_patients(factory))
     server.should_exit = True
+    stop_worker.set()
     thread.join(timeout=10)
+    worker.join(timeout=10)
     engine.dispose()
 
 

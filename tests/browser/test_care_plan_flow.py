@@ -1,5 +1,6 @@
-"""A care plan in Chromium: the coordinator drafts it, a supervisor signs it, the coordinator completes an activity
-and sees the plan update (activity done on time, next due date, adherence); the protocol runs page."""
+"""A care plan in Chromium: the coordinator drafts it, a supervisor signs it, the coordinator completes the
+activity's task from the worklist with time spent and sees the plan update (activity done on time, next due date,
+adherence); the protocol runs page."""
 
 from __future__ import annotations
 
@@ -51,13 +52,31 @@ def test_draft_sign_and_complete_an_activity(page: Page, site):
     expect(page.locator(".chart-header__badges")).to_contain_text("Active")
     sign_out(page)
 
+    # The coordinator works from the worklist: opens the activity's task, logs time and completes it.
     sign_in(page, COORDINATOR)
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Worklist").click()
+    expect(page.get_by_role("heading", level=1, name="Worklist")).to_be_visible()
+    page.get_by_label("Type").select_option(label="Care plan activity")
+    page.get_by_role("button", name="Apply filters").click()
+    page.get_by_role("link", name="Weekly check-in call").first.click()
+    expect(page.get_by_role("heading", level=1, name="Weekly check-in call")).to_be_visible()
+    page.get_by_label("Minutes").fill("20")
+    page.get_by_role("button", name="Log time").click()
+    expect(page.locator("#time")).to_contain_text("20")
+    page.get_by_label("Outcome").fill("Spoke with the patient; no new symptoms")
+    page.get_by_role("button", name="Complete task").click()
+    expect(page.locator(".chart-header__badges")).to_contain_text("Completed")
+    assert_accessible(page, "task-completed")
+
+    # The plan shows the activity done on time and its next occurrence (the worker applies task.completed).
     page.goto(plan_url)
     row = page.get_by_role("row", name=re.compile("Weekly check-in call"))
-    expect(row.get_by_role("link", name="Open task")).to_be_visible()
-    expect(row.locator("[data-done]")).to_have_text("0 on time · 0 late")
-    row.get_by_role("button", name=re.compile("Mark done")).click()
-    row = page.get_by_role("row", name=re.compile("Weekly check-in call"))
+    for _ in range(50):
+        if row.locator("[data-done]").inner_text() == "1 on time · 0 late":
+            break
+        page.wait_for_timeout(200)
+        page.reload()
+        row = page.get_by_role("row", name=re.compile("Weekly check-in call"))
     expect(row.locator("[data-done]")).to_have_text("1 on time · 0 late")
     expect(row.locator("[data-next-due]")).to_have_text(day(clock.today(TZ) + dt.timedelta(days=7)))
     expect(page.locator("#adherence-on-time")).to_contain_text("100 %")
