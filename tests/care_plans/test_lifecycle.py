@@ -12,9 +12,17 @@ from careloop import clock
 from careloop.auth.actor import system_actor
 from careloop.care_plans import content, queries, service
 from careloop.care_plans.models import ActivityStatus, CarePlan, CarePlanStatus, Goal, GoalStatus
-from careloop.care_plans.schemas import CarePlanCreate, CarePlanUpdate, EducationCreate, GoalNoteCreate
+from careloop.care_plans.schemas import (
+    ActivityCreate,
+    CarePlanCreate,
+    CarePlanUpdate,
+    EducationCreate,
+    GoalCreate,
+    GoalNoteCreate,
+)
 from careloop.errors import Conflict, Forbidden, InvalidInput, InvalidTransition, NotFound, StaleVersion
 from careloop.events.models import DomainEvent
+from careloop.staff.models import StaffRole
 from careloop.tasks.models import Task, TaskFocus, TaskStatus
 from factories import actor_of, make_staff
 
@@ -176,3 +184,48 @@ def test_activities_in_a_copied_revision_keep_their_history(session, world, sess
     [(copy, _)] = queries.build_view(session, revision).activities
     assert (copy.completed_on_time, copy.next_due_date, copy.status) == (1, activity.next_due_date,
                                                                         ActivityStatus.SCHEDULED)
+
+
+def test_merging_two_patients_with_active_plans_keeps_the_survivors_plan(session, world):
+    """The one-active-plan rule survives a merge: the duplicate's plan is revoked (and its tasks cancelled)."""
+    from careloop.patients import service as patients_service
+    from factories import make_patient
+
+    survivor_plan = sign(session, world, draft_with_content(session, world))
+    duplicate = make_patient(session, world.org, world.coordinator, pcp=world.pcp)
+    other = service.create_plan(session, world.coordinator_actor, duplicate.id,
+                                CarePlanCreate(title="Registered twice"))
+    content.add_goal(session, world.coordinator_actor, other.id, GoalCreate(description="Stable weight"))
+    content.add_activity(session, world.coordinator_actor, other.id, ActivityCreate(
+        description="Weekly weight", frequency_days=7, next_due_date=clock.today(world.org.timezone)))
+    other = service.sign_plan(session, world.pcp_actor, other.id, expected_version=None)
+    session.commit()
+    supervisor = make_staff(session, world.org, StaffRole.SUPERVISOR)
+    patients_service.merge_patients(session, actor_of(supervisor), world.patient.id, duplicate.id,
+                                    "Registered twice")
+    session.commit()
+    session.expire_all()
+    plans = {p.id: p for p in session.scalars(select(CarePlan).where(CarePlan.patient_id == world.patient.id))}
+    assert plans[survivor_plan.id].status == CarePlanStatus.ACTIVE
+    assert plans[other.id].status == CarePlanStatus.REVOKED and "merged" in plans[other.id].status_reason
+    assert [t.status for t in activity_tasks(session, other.id) if t is not None] == []
+    moved_tasks = session.scalars(select(Task).where(Task.patient_id == world.patient.id,
+                                                     Task.title == "Weekly weight")).all()
+    assert moved_tasks and all(t.status == TaskStatus.CANCELLED for t in moved_tasks)
+
+
+def test_a_duplicates_plan_without_a_counterpart_moves_and_stays_in_force(session, world):
+    from careloop.patients import service as patients_service
+    from factories import make_patient
+
+    duplicate = make_patient(session, world.org, world.coordinator, pcp=world.pcp)
+    plan = service.create_plan(session, world.coordinator_actor, duplicate.id, CarePlanCreate(title="Only plan"))
+    content.add_goal(session, world.coordinator_actor, plan.id, GoalCreate(description="Stable weight"))
+    plan = service.sign_plan(session, world.pcp_actor, plan.id, expected_version=None)
+    session.commit()
+    supervisor = make_staff(session, world.org, StaffRole.SUPERVISOR)
+    patients_service.merge_patients(session, actor_of(supervisor), world.patient.id, duplicate.id, "Twice")
+    session.commit()
+    session.expire_all()
+    moved = session.get(CarePlan, plan.id)
+    assert moved.patient_id == world.patient.id and moved.status == CarePlanStatus.ACTIVE

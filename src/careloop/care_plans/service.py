@@ -27,6 +27,7 @@ from careloop.care_plans.schemas import CarePlanCreate, CarePlanUpdate
 from careloop.clinical.models import Condition
 from careloop.errors import Conflict, Forbidden, InvalidInput, InvalidTransition, NotFound, StaleVersion
 from careloop.events import service as events
+from careloop.patients import service as patients_service
 
 S = CarePlanStatus
 
@@ -71,6 +72,27 @@ def _record(session: Session, actor: Actor, action: str, plan: CarePlan, **detai
 def _publish(session: Session, event_type: str, plan: CarePlan, **payload: object) -> None:
     events.publish(session, event_type, organization_id=plan.organization_id, patient_id=plan.patient_id,
                    payload={"care_plan_id": str(plan.id), "revision": plan.revision, **payload})
+
+
+@patients_service.before_merge
+def _settle_plans_before_merge(session: Session, actor: Actor, survivor_id: uuid.UUID,
+                               duplicate_id: uuid.UUID) -> None:
+    """The survivor's plans stay in force; the duplicate's active or draft plan of the same kind is revoked.
+
+    A duplicate's plan with no counterpart on the survivor moves with the other records and stays in force.
+    """
+    survivor_statuses = {plan.status for plan in _open_plans(session, survivor_id)}
+    for plan in _open_plans(session, duplicate_id):
+        if plan.status not in survivor_statuses:
+            continue
+        was_active = plan.status == S.ACTIVE
+        plan.status, plan.ended_at = S.REVOKED, clock.now()
+        plan.status_reason = "Patient records merged; the surviving record's plan stays in force"
+        session.flush()
+        if was_active:
+            work.close_plan_work(session, plan, "Care plan revoked by a patient merge", revised=False)
+        _record(session, actor, "update", plan, to=S.REVOKED.value, merged_into=str(survivor_id))
+        _publish(session, "care_plan.revoked", plan)
 
 
 def _next_revision(session: Session, patient_id: uuid.UUID) -> int:

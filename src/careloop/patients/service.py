@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Table, or_, select, update
@@ -24,6 +25,17 @@ from careloop.patients.models import Patient, PatientMerge, PatientStatus
 from careloop.patients.schemas import PatientCreate, PatientUpdate
 
 # Tables whose patient_id is history, not an owned record: never moved by a merge.
+# Domains that keep "one active X per patient" register here to settle the clash before a merge moves rows.
+MergeHook = Callable[[Session, Actor, uuid.UUID, uuid.UUID], None]
+_BEFORE_MERGE: list[MergeHook] = []
+
+
+def before_merge(hook: MergeHook) -> MergeHook:
+    """Register hook(session, actor, survivor_id, duplicate_id), run inside the merge before rows move."""
+    _BEFORE_MERGE.append(hook)
+    return hook
+
+
 _NOT_MOVED = {"patient_merge", "audit_event", "break_glass_grant", "patient"}
 
 
@@ -127,6 +139,8 @@ def merge_patients(session: Session, actor: Actor, survivor_id: uuid.UUID, dupli
     if duplicate.merged_into_id is not None or survivor.merged_into_id is not None:
         raise InvalidTransition("One of these patients was already merged")
     _end_conflicting_roles(session, survivor.id, duplicate.id)
+    for hook in _BEFORE_MERGE:
+        hook(session, actor, survivor.id, duplicate.id)
     moved = {table.name: _move_rows(session, table, duplicate.id, survivor.id) for table in _patient_tables()}
     duplicate.status, duplicate.merged_into_id = PatientStatus.INACTIVE, survivor.id
     merge = PatientMerge(organization_id=actor.organization_id, survivor_id=survivor.id,
