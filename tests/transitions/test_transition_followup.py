@@ -104,3 +104,50 @@ def test_board_is_scoped_to_the_care_team(session, client, feed, patient, org):
     session.commit()
     assert client.get("/api/v1/transitions", headers=auth(token)).status_code == 403
 
+
+
+def _discharge_steps(session, patient) -> set[str]:
+    return {t.step_key for t in session.scalars(select(Task).join(ProtocolRun, ProtocolRun.id == Task.protocol_run_id)
+                                                .where(Task.patient_id == patient.id,
+                                                       ProtocolRun.protocol_key == "hospital_discharge",
+                                                       Task.status != TaskStatus.CANCELLED))}
+
+
+def test_moderate_complexity_discharge_gets_the_14_day_visit(session, session_factory, feed, patient):
+    now = clock.now()
+    feed(_adt("A01", "M1", now - dt.timedelta(days=3)))
+    feed(_adt("A03", "M2", now - dt.timedelta(days=1), discharge=now - dt.timedelta(days=1)))
+    run_once(session_factory)
+    steps = _discharge_steps(session, patient)
+    assert "face_to_face_14_days" in steps and "face_to_face_7_days" not in steps
+
+
+def test_high_risk_patient_gets_the_7_day_visit_and_home_visit(session, session_factory, feed, patient):
+    patient.risk_tier = "high"
+    session.commit()
+    now = clock.now()
+    feed(_adt("A01", "H1", now - dt.timedelta(days=3)))
+    feed(_adt("A03", "H2", now - dt.timedelta(days=1), discharge=now - dt.timedelta(days=1)))
+    run_once(session_factory)
+    steps = _discharge_steps(session, patient)
+    assert {"face_to_face_7_days", "home_visit"} <= steps and "face_to_face_14_days" not in steps
+
+
+def test_discharge_from_a_readmission_is_high_complexity(session, session_factory, feed, patient):
+    now = clock.now()
+    feed(_adt("A01", "R1", now - dt.timedelta(days=20), visit="V1"))
+    feed(_adt("A03", "R2", now - dt.timedelta(days=15), visit="V1", discharge=now - dt.timedelta(days=15),
+              admit=now - dt.timedelta(days=20)))
+    feed(_adt("A01", "R3", now - dt.timedelta(days=4), visit="V2"))
+    feed(_adt("A03", "R4", now - dt.timedelta(days=1), visit="V2", discharge=now - dt.timedelta(days=1),
+              admit=now - dt.timedelta(days=4)))
+    run_once(session_factory)
+    second = session.scalars(select(Encounter).where(Encounter.patient_id == patient.id,
+                                                     Encounter.readmission_of_id.is_not(None))).one()
+    runs = session.scalars(select(ProtocolRun).where(ProtocolRun.patient_id == patient.id,
+                                                     ProtocolRun.protocol_key == "hospital_discharge")).all()
+    tasks = session.scalars(select(Task).where(Task.protocol_run_id.in_([r.id for r in runs]),
+                                               Task.step_key.like("face_to_face%"))).all()
+    by_run = {t.protocol_run_id: t.step_key for t in tasks}
+    assert sorted(by_run.values()) == ["face_to_face_14_days", "face_to_face_7_days"]
+    assert second.readmission_of_id is not None

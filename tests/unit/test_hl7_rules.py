@@ -58,3 +58,14 @@ def test_hl7_datetimes():
     for bad in ("20261301", "2026-11-01", "20260230", "nonsense"):
         with pytest.raises(AdtError):
             parse_datetime(bad, ny, "PV1^1^44")
+
+
+def test_discharge_complexity_rule():
+    from careloop.transitions.rules import discharge_complexity
+
+    assert discharge_complexity(None, False) == "moderate"
+    assert discharge_complexity("low", False) == "moderate"
+    assert discharge_complexity("moderate", False) == "moderate"
+    assert discharge_complexity("high", False) == "high"
+    assert discharge_complexity("very_high", False) == "high"
+    assert discharge_complexity(None, True) == "high"

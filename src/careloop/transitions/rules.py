@@ -20,6 +20,16 @@ class PriorStay:
     discharged_at: dt.datetime
 
 
+HIGH_RISK_TIERS = frozenset({"high", "very_high"})
+COMPLEXITY_RULE = ("discharge complexity v1: high when the stay is a 30-day readmission or the patient's risk tier "
+                   "is high or very high; else moderate (the TCM visit is then due within 14 days, not 7)")
+
+
+def discharge_complexity(risk_tier: str | None, readmission: bool) -> str:
+    """The medical-decision-making complexity the follow-up plans for until a clinician says otherwise."""
+    return "high" if readmission or (risk_tier or "") in HIGH_RISK_TIERS else "moderate"
+
+
 def readmission_index(admitted_at: dt.datetime, prior: Iterable[PriorStay]) -> PriorStay | None:
     """The index stay when an inpatient admission comes within 30 days after an inpatient discharge.
 

@@ -78,6 +78,7 @@ _SET_RULE = Prepared(update(V).where(V.c.id == param("vid", V.c.id)).values(read
                                                                             updated_at=bindparam("now")))
 _RISK = Prepared(select(Patient.__table__.c.risk_tier).where(
     Patient.__table__.c.id == param("pid", Patient.__table__.c.id)))
+_READMISSION_OF = Prepared(select(E.c.readmission_of_id).where(E.c.id == param("eid", E.c.id)))
 _PRIOR_STAYS = Prepared(select(E.c.id, E.c.end_at).where(
     E.c.patient_id == param("pid", E.c.patient_id), E.c.encounter_class == EncounterClass.INPATIENT,
     E.c.status == S.FINISHED, E.c.id != param("eid", E.c.id), E.c.end_at <= param("admitted", E.c.end_at),
@@ -226,6 +227,9 @@ def _discharged(session: Session, applied: Applied, org_id: uuid.UUID, patient_i
     risk = row[0] if row else None
     if risk:
         payload["risk"] = risk
+    readmission = _READMISSION_OF.first(session.connection(), {"eid": encounter_id})
+    payload["complexity"] = rules.discharge_complexity(risk, bool(readmission and readmission[0]))
+    payload["complexity_rule"] = rules.COMPLEXITY_RULE
     _publish(applied, org_id, "encounter.discharged", patient_id, event, payload)
 
 
