@@ -96,3 +96,47 @@ def test_events_carry_patient_and_payload(session):
     event = events.publish(session, "test.ping", organization_id=org.id, patient_id=patient.id, payload={"n": "x"})
     assert event.patient_id == patient.id and event.payload == {"n": "x"}
     assert event.occurred_at <= clock.now()
+
+
+batches: list[list[str]] = []
+
+
+@events.subscribe_batch("test.batched")
+@events.subscribe_batch("test.batched_poison")
+def _record_batch(session, chunk):
+    if any(e.payload.get("poison") for e in chunk):
+        session.add(DomainEvent(organization_id=chunk[0].organization_id, type="test.batch_side_effect",
+                                occurred_at=clock.now(), available_at=clock.now()))
+        session.flush()
+        raise RuntimeError("poisoned")
+    batches.append([e.payload["n"] for e in chunk])
+
+
+def _publish_all(session, org, kinds):
+    for n, kind in enumerate(kinds):
+        events.publish(session, kind, organization_id=org.id, payload={"n": str(n), "poison": kind.endswith("poison")})
+        clock.advance(dt.timedelta(microseconds=10))  # a strict dispatch order
+    session.commit()
+
+
+def test_consecutive_batch_events_are_handled_together_and_in_order(session, session_factory):
+    batches.clear()
+    org = make_org(session)
+    _publish_all(session, org, ["test.batched", "test.batched", "test.ping", "test.batched", "test.batched"])
+    events.dispatch_pending(session_factory)
+    assert batches == [["0", "1"], ["3", "4"]]  # the per-event ping splits the runs; order is kept
+    assert calls == ["2"]
+
+
+def test_a_failing_batch_is_retried_event_by_event(session, session_factory):
+    batches.clear()
+    org = make_org(session)
+    _publish_all(session, org, ["test.batched", "test.batched_poison", "test.batched"])
+    events.dispatch_pending(session_factory)
+    assert batches == [["0"], ["2"]]  # the good events get through on their own
+    poisoned = session.scalars(select(DomainEvent).where(DomainEvent.organization_id == org.id,
+                                                         DomainEvent.type == "test.batched_poison")).one()
+    assert poisoned.dispatched_at is None and poisoned.attempts == 1
+    side_effects = session.scalars(select(DomainEvent).where(DomainEvent.organization_id == org.id,
+                                                             DomainEvent.type == "test.batch_side_effect")).all()
+    assert side_effects == []  # the failed batch and the failed single attempt left nothing behind

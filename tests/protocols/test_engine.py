@@ -138,8 +138,9 @@ def test_a_cancelled_discharge_cancels_the_run_and_its_open_tasks(session, sessi
     dispatch(session, session_factory)
     publish(session, world, "encounter.discharge_cancelled", encounter_id="enc-1")
     dispatch(session, session_factory)
-    first, second = runs(session, world.patient, DISCHARGE)
-    assert (first.context["encounter_id"], first.status) == ("enc-1", ProtocolRunStatus.CANCELLED)
+    by_encounter = {run.context["encounter_id"]: run for run in runs(session, world.patient, DISCHARGE)}
+    first, second = by_encounter["enc-1"], by_encounter["enc-2"]  # started together: same started_at
+    assert first.status == ProtocolRunStatus.CANCELLED
     assert {t.status for t in step_tasks(session, first).values()} == {TaskStatus.CANCELLED}
     assert second.status == ProtocolRunStatus.ACTIVE
     assert {t.status for t in step_tasks(session, second).values()} == {TaskStatus.REQUESTED}
@@ -197,3 +198,14 @@ def test_runs_are_started_only_for_their_patient(session, session_factory, world
     dispatch(session, session_factory)
     assert len(runs(session, world.patient, DISCHARGE)) == 1 and runs(session, other.patient, DISCHARGE) == []
     assert session.scalars(select(DomainEvent).where(DomainEvent.dispatched_at.is_(None))).all() == []
+
+
+def test_a_discharge_and_its_cancellation_in_one_batch_leave_no_active_run(session, session_factory, world):
+    """Batched dispatch keeps event order: the cancellation comes after the start it cancels."""
+    discharge(session, world, world.local(2026, 11, 20), encounter_id="enc-9")
+    publish(session, world, "encounter.discharge_cancelled", encounter_id="enc-9")
+    discharge(session, world, world.local(2026, 11, 21), encounter_id="enc-10")
+    dispatch(session, session_factory)
+    by_encounter = {run.context["encounter_id"]: run for run in runs(session, world.patient, DISCHARGE)}
+    assert by_encounter["enc-9"].status == ProtocolRunStatus.CANCELLED
+    assert by_encounter["enc-10"].status == ProtocolRunStatus.ACTIVE

@@ -27,7 +27,9 @@ from careloop.events.models import DomainEvent
 
 log = logging.getLogger("careloop.events")
 Handler = Callable[[Session, DomainEvent], None]
+BatchHandler = Callable[[Session, list[DomainEvent]], None]
 _HANDLERS: dict[str, list[Handler]] = defaultdict(list)
+_BATCH_HANDLERS: dict[str, list[BatchHandler]] = defaultdict(list)
 MAX_ATTEMPTS = 10
 
 
@@ -36,6 +38,19 @@ def subscribe(event_type: str) -> Callable[[Handler], Handler]:
     def register(handler: Handler) -> Handler:
         if handler not in _HANDLERS[event_type]:
             _HANDLERS[event_type].append(handler)
+        return handler
+    return register
+
+
+def subscribe_batch(event_type: str) -> Callable[[BatchHandler], BatchHandler]:
+    """Decorator: call the function with lists of events of this type, in dispatch order.
+
+    Consecutive events whose handlers are all the same batch handlers are passed together (set-based work);
+    if that fails, each event is retried on its own so one bad event cannot hold the others back.
+    """
+    def register(handler: BatchHandler) -> BatchHandler:
+        if handler not in _BATCH_HANDLERS[event_type]:
+            _BATCH_HANDLERS[event_type].append(handler)
         return handler
     return register
 
@@ -69,11 +84,18 @@ def _claim(session: Session, limit: int) -> list[DomainEvent]:
     return list(session.scalars(stmt))
 
 
+def _handlers_of(event_type: str) -> tuple[tuple[Handler, ...], tuple[BatchHandler, ...]]:
+    return tuple(_HANDLERS.get(event_type, ())), tuple(_BATCH_HANDLERS.get(event_type, ()))
+
+
 def _handle(session: Session, event: DomainEvent) -> None:
+    singles, batches = _handlers_of(event.type)
     try:
         with session.begin_nested():
-            for handler in _HANDLERS.get(event.type, []):
+            for handler in singles:
                 handler(session, event)
+            for batch_handler in batches:
+                batch_handler(session, [event])
         event.dispatched_at = clock.now()
     except Exception as exc:  # a handler bug must not stop other events; it is retried with back-off
         event.attempts += 1
@@ -85,6 +107,44 @@ def _handle(session: Session, event: DomainEvent) -> None:
             event.available_at = clock.now() + dt.timedelta(seconds=min(3600, 5 * 2 ** event.attempts))
 
 
+def _handle_chunk(session: Session, batches: tuple[BatchHandler, ...], chunk: list[DomainEvent]) -> None:
+    """Consecutive events served only by the same batch handlers: together, or one by one if that fails."""
+    if len(chunk) > 1:
+        try:
+            with session.begin_nested():
+                for batch_handler in batches:
+                    batch_handler(session, chunk)
+        except Exception as exc:
+            log.warning("batch of %d events failed (%s); handling them one by one", len(chunk), type(exc).__name__)
+        else:
+            now = clock.now()
+            for event in chunk:
+                event.dispatched_at = now
+            return
+    for event in chunk:
+        _handle(session, event)
+
+
+def _handle_all(session: Session, events: list[DomainEvent]) -> None:
+    """Handle claimed events in order, grouping runs of events that only batch handlers serve."""
+    chunk: list[DomainEvent] = []
+    chunk_batches: tuple[BatchHandler, ...] = ()
+    for event in events:
+        singles, batches = _handlers_of(event.type)
+        if batches and not singles and batches == chunk_batches:
+            chunk.append(event)
+            continue
+        if chunk:
+            _handle_chunk(session, chunk_batches, chunk)
+        if batches and not singles:
+            chunk, chunk_batches = [event], batches
+        else:
+            chunk, chunk_batches = [], ()
+            _handle(session, event)
+    if chunk:
+        _handle_chunk(session, chunk_batches, chunk)
+
+
 def dispatch_pending(factory: sessionmaker[Session] | None = None, *, batch: int = 200, max_batches: int = 50) -> int:
     """Handle waiting events, one transaction per batch; returns how many were handled."""
     load_handlers()
@@ -92,8 +152,7 @@ def dispatch_pending(factory: sessionmaker[Session] | None = None, *, batch: int
     for _ in range(max_batches):
         with session_scope(factory) as session:
             events = _claim(session, batch)
-            for event in events:
-                _handle(session, event)
+            _handle_all(session, events)
         handled += len(events)
         if len(events) < batch:
             break

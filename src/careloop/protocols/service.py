@@ -93,17 +93,25 @@ def patient_facts(session: Session, patient_id: uuid.UUID) -> Facts | None:
 
 
 def handle_events(session: Session, events: list[DomainEvent]) -> None:
-    """Everything protocols do with these events, in order: cancel the runs each ends, complete the steps each
-    satisfies, then start (set-based, for all of them at once) the protocols they trigger."""
+    """Everything protocols do with these events, in their order: cancel the runs each ends, complete the steps
+    each satisfies, and start the protocols each triggers. Starts are set-based over runs of consecutive events,
+    flushed before any event that cancels or completes, so a batch behaves exactly as one event at a time."""
     registry = get_registry()
+    pending: list[DomainEvent] = []
     for event in events:
         if event.patient_id is None:
             continue
-        if cancels := registry.cancelled_by(event.organization_id, event.type):
+        cancels = registry.cancelled_by(event.organization_id, event.type)
+        completions = registry.completed_by(event.organization_id, event.type)
+        if (cancels or completions) and pending:
+            start_runs(session, pending)
+            pending = []
+        if cancels:
             _cancel_matching_runs(session, event, cancels)
-        if completions := registry.completed_by(event.organization_id, event.type):
+        if completions:
             _complete_matching_steps(session, event, completions)
-    start_runs(session, events)
+        pending.append(event)
+    start_runs(session, pending)
 
 
 def start_runs(session: Session, events: list[DomainEvent]) -> list[uuid.UUID]:
