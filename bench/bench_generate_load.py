@@ -6,15 +6,13 @@ Target: 100,000 patients into SQLite in under 120 s with peak memory under 1 GiB
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
+import benchlib
+
 SIZES = (10_000, 100_000)
-PG_URL = os.environ.get("CARELOOP_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+PG_URL = benchlib.PG_URL
 CHILD = r"""
 import json, resource, sys, time
 from sqlalchemy import text
@@ -37,39 +35,19 @@ print(json.dumps({"seconds": summary.seconds, "rows": sum(summary.rows.values())
 """
 
 
-def _load(backend: str, url: str, patients: int) -> dict | None:
-    result = subprocess.run([sys.executable, "-c", CHILD, backend, url, str(patients)], capture_output=True,
-                            text=True, check=False, timeout=1800)
-    if result.returncode != 0:
-        print(result.stderr[-2000:], file=sys.stderr)
-        return None
-    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def _postgres_reachable() -> bool:
-    from sqlalchemy import text
-
-    from careloop.db import make_engine
-
-    try:
-        engine = make_engine(PG_URL)
-        with engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-        engine.dispose()
-        return True
-    except Exception:
-        return False
 
 
 def run() -> list[dict]:
     """Load each size on each backend; report throughput and memory."""
     out = []
-    backends = ["sqlite"] + (["postgresql"] if _postgres_reachable() else [])
+    backends = benchlib.backends()
     with tempfile.TemporaryDirectory() as tmp:
         for backend in backends:
             for patients in SIZES:
                 url = f"sqlite:///{Path(tmp) / f'load-{patients}.db'}" if backend == "sqlite" else PG_URL
-                figures = _load(backend, url, patients)
+                figures = benchlib.run_child(CHILD, backend, url, patients)
                 if figures is None:
                     continue
                 params = {"backend": backend, "patients": patients}
@@ -87,5 +65,4 @@ def run() -> list[dict]:
 
 def _result(params: dict, metric: str, value: float, unit: str, target: float | None = None,
             met: bool | None = None) -> dict:
-    return {"benchmark": "generate_load", "params": params, "metric": metric, "value": round(value, 2),
-            "unit": unit, "target": target, "met": met}
+    return benchlib.result("generate_load", params, metric, value, unit, target, met)

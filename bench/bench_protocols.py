@@ -4,10 +4,10 @@ Each backend runs in its own process on a fresh database holding the synthetic p
 patients, a mix of risk tiers). 10,000 `encounter.discharged` events (one per patient, a mix of encounter class and
 complexity, all at the same moment) are written at once, then dispatched two ways, each timed:
 
-- path=outbox: the worker's outbox dispatcher as it is (careloop.events.service.dispatch_pending), which calls
-  handlers one event at a time, each in its own savepoint;
-- path=batch: the engine's set-based entry point (careloop.protocols.service.start_runs) called once per claimed
-  batch of 200 events, which is what a batch-aware dispatcher would do.
+- path=outbox: the worker's outbox dispatcher as it is (careloop.events.service.dispatch_pending), which hands
+  runs of consecutive events to the protocol engine's batch subscription in one savepoint;
+- path=batch: the engine's set-based entry point (careloop.protocols.service.start_runs) called directly once per
+  claimed batch of 200 events (the floor the dispatcher is compared with).
 
 Each active patient's event starts one run of the hospital-discharge protocol (deceased patients start none) and
 creates its first step tasks with business-day due dates in the organisation's time zone. Target: under 10 s.
@@ -15,16 +15,14 @@ creates its first step tasks with business-day due dates in the organisation's t
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
+import benchlib
+
 EVENTS = 10_000
 TARGET_SECONDS = 10.0
-PG_URL = os.environ.get("CARELOOP_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+PG_URL = benchlib.PG_URL
 CHILD = r"""
 import datetime as dt, json, sys, time, uuid
 from sqlalchemy import func, insert, select, text, update
@@ -112,44 +110,23 @@ print(json.dumps(figures))
 """
 
 
-def _measure(backend: str, url: str) -> dict | None:
-    result = subprocess.run([sys.executable, "-c", CHILD, backend, url, str(EVENTS)], capture_output=True,
-                            text=True, check=False, timeout=1800)
-    if result.returncode != 0:
-        print(result.stderr[-3000:], file=sys.stderr)
-        return None
-    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def _postgres_reachable() -> bool:
-    from sqlalchemy import text
-
-    from careloop.db import make_engine
-
-    try:
-        engine = make_engine(PG_URL)
-        with engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-        engine.dispose()
-        return True
-    except Exception:
-        return False
 
 
 def _result(params: dict, metric: str, value: float, unit: str, target: float | None = None,
             met: bool | None = None) -> dict:
-    return {"benchmark": "protocols", "params": params, "metric": metric, "value": value, "unit": unit,
-            "target": target, "met": met}
+    return benchlib.result("protocols", params, metric, value, unit, target, met)
 
 
 def run() -> list[dict]:
     """Instantiate 10,000 discharges on each reachable backend, through the outbox and through the batch entry."""
     out = []
-    backends = ["sqlite"] + (["postgresql"] if _postgres_reachable() else [])
+    backends = benchlib.backends()
     with tempfile.TemporaryDirectory() as tmp:
         for backend in backends:
             url = f"sqlite:///{Path(tmp) / 'protocols.db'}" if backend == "sqlite" else PG_URL
-            figures = _measure(backend, url)
+            figures = benchlib.run_child(CHILD, backend, url, EVENTS)
             for path, found in (figures or {}).items():
                 out += _results({"backend": backend, "events": EVENTS, "path": path}, found)
     return out

@@ -17,9 +17,11 @@ import sqlite3
 import sys
 from pathlib import Path
 
+import benchlib
+
 BENCH = Path(__file__).resolve().parent
 RESULTS = BENCH / "results"
-PG_URL = os.environ.get("CARELOOP_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+PG_URL = benchlib.PG_URL
 
 
 def machine() -> dict:
