@@ -153,3 +153,14 @@ def test_demo_logins_sign_in_with_the_demo_password(fresh_engine):
         panel = session.scalar(select(func.count()).where(CareTeamMember.staff_id == coordinator.id,
                                                           CareTeamMember.role == "primary_care_coordinator"))
         assert panel > 0
+
+
+def test_bulk_load_leaves_planner_statistics(fresh_engine):
+    load_demo(fresh_engine, patients=60, seed=3, anchor=ANCHOR)
+    with fresh_engine.connect() as conn:
+        if fresh_engine.dialect.name == "sqlite":
+            analysed = {row[0] for row in conn.exec_driver_sql("SELECT tbl FROM sqlite_stat1")}
+        else:
+            analysed = {row[0] for row in conn.exec_driver_sql(
+                "SELECT relname FROM pg_stat_user_tables WHERE last_analyze IS NOT NULL")}
+    assert {"patient", "encounter", "observation"} <= analysed
