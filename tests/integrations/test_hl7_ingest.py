@@ -13,6 +13,7 @@ from careloop.clinical.models import Encounter, EncounterClass, EncounterStatus
 from careloop.events.models import DomainEvent
 from careloop.integrations.hl7v2.models import Hl7Message, Hl7PatientIdentifier, MessageStatus
 from careloop.patients.models import Patient
+from careloop.transitions.rules import COMPLEXITY_RULE
 from factories import make_patient
 
 
@@ -154,7 +155,8 @@ def test_discharge_before_admission(session, send, patient):
     assert enc.end_at == dt.datetime(2026, 11, 5, 15, 30, tzinfo=dt.UTC)
     [discharged] = _events(session, "encounter.discharged")
     assert discharged.payload == {"encounter_id": str(enc.id), "encounter_class": "inpatient",
-                                  "discharged_at": enc.end_at.isoformat()}
+                                  "discharged_at": enc.end_at.isoformat(), "complexity": "moderate",
+                                  "complexity_rule": COMPLEXITY_RULE}
     assert _events(session, "encounter.admitted") == []
 
 
