@@ -30,6 +30,7 @@ def _register(kind: RecordKind) -> None:
                data: Annotated[kind.create, Body()]) -> Any:
         record = create_record(session, actor, kind, patient_id, data)
         set_etag(response, record.version)
+        response.headers["Location"] = f"/api/v1/patients/{patient_id}/{kind.path}/{record.id}"
         return kind.read.model_validate(record)
 
     def read(patient_id: uuid.UUID, record_id: uuid.UUID, response: Response, session: Db, actor: Reader) -> Any:
