@@ -11,39 +11,21 @@ from pathlib import Path
 import pytest
 from alembic.script import ScriptDirectory
 from sqlalchemy import func, select
-from typer.testing import CliRunner
 
 import pg
-from careloop import cli, config, db
 from careloop.db import make_engine, make_session_factory, session_scope
 from careloop.migrate import alembic_config
 from careloop.organizations.models import Organization
 from careloop.patients.models import Patient
 from careloop.staff.models import Staff
-
-
-def _clear_caches() -> None:
-    config.get_settings.cache_clear()
-    db.get_engine.cache_clear()
-    db.get_session_factory.cache_clear()
+from cli_support import run, using_database
 
 
 @pytest.fixture
 def database_url(tmp_path: Path, monkeypatch) -> Iterator[str]:
     """An empty SQLite file (not migrated) that `careloop` uses through CARELOOP_DATABASE_URL."""
-    url = f"sqlite:///{tmp_path / 'cli.db'}"
-    monkeypatch.setenv("CARELOOP_DATABASE_URL", url)
-    _clear_caches()
-    yield url
-    db.get_engine().dispose()
-    monkeypatch.delenv("CARELOOP_DATABASE_URL")
-    _clear_caches()
-
-
-def run(*args: str, stdin: str | None = None) -> tuple[int, str]:
-    result = CliRunner().invoke(cli.app, list(args), input=stdin, env={"COLUMNS": "250"})
-    output = result.output + (result.stderr if result.stderr_bytes else "")
-    return result.exit_code, " ".join(output.split())
+    with using_database(monkeypatch, f"sqlite:///{tmp_path / 'cli.db'}") as url:
+        yield url
 
 
 def count(url: str, model) -> int:
@@ -124,17 +106,12 @@ def test_the_same_commands_on_postgresql(monkeypatch):
         engine, name = pg.create("cli", migrate=False)
     except pg.Unreachable as err:
         pytest.skip(str(err))
-    url = engine.url.render_as_string(hide_password=False)
-    monkeypatch.setenv("CARELOOP_DATABASE_URL", url)
-    _clear_caches()
     try:
-        assert run("db", "upgrade")[0] == 0
-        code, output = run("demo", "--patients", "30", "--seed", "5")
-        assert code == 0 and "loaded 30 patients" in output, output
-        assert count(url, Patient) == 30
-        assert run("demo", "--patients", "30")[0] == 2
+        with using_database(monkeypatch, engine.url.render_as_string(hide_password=False)) as url:
+            assert run("db", "upgrade")[0] == 0
+            code, output = run("demo", "--patients", "30", "--seed", "5")
+            assert code == 0 and "loaded 30 patients" in output, output
+            assert count(url, Patient) == 30
+            assert run("demo", "--patients", "30")[0] == 2
     finally:
-        db.get_engine().dispose()
-        monkeypatch.delenv("CARELOOP_DATABASE_URL")
-        _clear_caches()
         pg.drop(engine, name)

@@ -7,42 +7,24 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, text
-from typer.testing import CliRunner
 
-from careloop import cli, config, db
 from careloop.audit import service as audit
 from careloop.auth import service as auth_service
 from careloop.db import make_engine, make_session_factory, session_scope
 from careloop.errors import Unauthenticated
 from careloop.migrate import upgrade
+from cli_support import run, using_database
 from factories import actor_of, make_org, make_staff
-
-
-def _clear_caches() -> None:
-    config.get_settings.cache_clear()
-    db.get_engine.cache_clear()
-    db.get_session_factory.cache_clear()
 
 
 @pytest.fixture
 def cli_database(tmp_path: Path, monkeypatch) -> Iterator[Engine]:
     """A migrated SQLite file that the `careloop` command uses through CARELOOP_DATABASE_URL."""
-    url = f"sqlite:///{tmp_path / 'cli.db'}"
-    monkeypatch.setenv("CARELOOP_DATABASE_URL", url)
-    _clear_caches()
-    engine = make_engine(url)
-    upgrade(engine)
-    yield engine
-    engine.dispose()
-    db.get_engine().dispose()
-    monkeypatch.delenv("CARELOOP_DATABASE_URL")
-    _clear_caches()
-
-
-def _run(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(cli.app, list(args), env={"COLUMNS": "250"})
-    output = result.output + (result.stderr if result.stderr_bytes else "")
-    return result.exit_code, " ".join(output.split())
+    with using_database(monkeypatch, f"sqlite:///{tmp_path / 'cli.db'}") as url:
+        engine = make_engine(url)
+        upgrade(engine)
+        yield engine
+        engine.dispose()
 
 
 def test_cli_audit_verify_names_the_first_broken_link(cli_database):
@@ -51,7 +33,7 @@ def test_cli_audit_verify_names_the_first_broken_link(cli_database):
         actor = actor_of(make_staff(session, org))
         for n in range(4):
             audit.record(session, actor, "read", record_type="Test", record_id=str(n))
-    code, output = _run("audit", "verify")
+    code, output = run("audit", "verify")
     assert code == 0 and "audit trail intact" in output, output
 
     with cli_database.connect() as conn:
@@ -60,7 +42,7 @@ def test_cli_audit_verify_names_the_first_broken_link(cli_database):
         conn.execute(text("DROP TRIGGER audit_event_no_update"))
         conn.execute(text("UPDATE audit_event SET action = 'nothing' WHERE id = :id"), {"id": target})
         conn.commit()
-    code, output = _run("audit", "verify")
+    code, output = run("audit", "verify")
     assert code == 1, output
     assert f"broken chain {org.id} at seq 2 (event id {target}): content or link altered" in output
 
@@ -74,13 +56,13 @@ def test_cli_tokens_are_scoped_expire_and_can_be_revoked(cli_database):
     with session_scope(make_session_factory(cli_database)) as session:
         staff = make_staff(session, make_org(session))
         email = staff.email
-    code, output = _run("tokens", "create", "--user", email.upper(), "--scopes", "patient:read", "--expires", "1h")
+    code, output = run("tokens", "create", "--user", email.upper(), "--scopes", "patient:read", "--expires", "1h")
     assert code == 0, output
     raw = next(word for word in output.split() if word.startswith(auth_service.TOKEN_PREFIX))
     actor = _resolve(cli_database, raw)
     assert {p.value for p in actor.permissions} == {"patient:read"}
 
-    code, output = _run("tokens", "revoke", raw)
+    code, output = run("tokens", "revoke", raw)
     assert code == 0 and "revoked" in output
     with pytest.raises(Unauthenticated):
         _resolve(cli_database, raw)
@@ -92,6 +74,6 @@ def test_cli_refuses_bad_token_requests(cli_database, args):
     with session_scope(make_session_factory(cli_database)) as session:
         email = make_staff(session, make_org(session)).email
     options = {"--user": email, "--scopes": "patient:read", "--expires": "1h"} | dict([args])
-    code, output = _run("tokens", "create", *(item for pair in options.items() for item in pair))
+    code, output = run("tokens", "create", *(item for pair in options.items() for item in pair))
     assert code == 2, output
     assert auth_service.TOKEN_PREFIX not in output
