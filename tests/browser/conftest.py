@@ -19,7 +19,7 @@ from sqlalchemy import select
 from careloop.care_teams.models import CareTeamMember
 from careloop.clinical.models import Encounter
 from careloop.db import make_engine, make_session_factory, session_scope
-from careloop.jobs.worker import run_forever
+from careloop.events import service as events
 from careloop.migrate import upgrade
 from careloop.patients.models import Patient
 from careloop.staff.models import Staff
@@ -56,6 +56,11 @@ def _pick_patients(factory) -> tuple[Patient, Patient, Patient]:
         return mine, *others
 
 
+def _dispatch_events(factory, stop: threading.Event) -> None:
+    while not stop.wait(0.2):
+        events.dispatch_pending(factory)
+
+
 @pytest.fixture(scope="session")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     """Migrate and seed a fresh database, then serve the app in a thread until the session ends."""
@@ -70,10 +75,12 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
                                            log_level="warning", access_log=False))
     thread = threading.Thread(target=server.run, name="careloop-test-server", daemon=True)
     thread.start()
-    # The background worker, as `careloop serve` runs it: domain events (e.g. task.completed) and sweeps.
+    # The worker's event dispatch, as `careloop serve` runs it (e.g. task.completed reaching the care plan).
+    # Not the sweeps: they keep process-wide state (the escalation check time) that other tests on this
+    # test worker set and read.
     stop_worker = threading.Event()
-    worker = threading.Thread(target=run_forever, name="careloop-test-worker", daemon=True,
-                              kwargs={"factory": factory, "interval": 0.2, "stop": stop_worker.is_set})
+    worker = threading.Thread(target=_dispatch_events, name="careloop-test-dispatch", daemon=True,
+                              args=(factory, stop_worker))
     worker.start()
     deadline = time.monotonic() + 20
     while not server.started:
