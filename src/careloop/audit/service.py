@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -18,6 +18,7 @@ from careloop.audit.models import AuditChainHead, AuditEvent
 from careloop.auth.actor import Actor
 
 GENESIS = "0" * 64
+_HEAD = AuditChainHead.__table__
 _HASHED_FIELDS = ("chain", "seq", "occurred_at", "organization_id", "actor_id", "actor_role", "actor_label",
                   "client_name", "action", "outcome", "patient_id", "record_type", "record_id",
                   "source_address", "purpose_of_use", "detail")
@@ -48,18 +49,19 @@ def record_many(session: Session, actor: Actor | None, entries: Iterable[Entry],
         return
     org = actor.organization_id if actor else organization_id
     chain = str(org) if org else "system"
-    head = _lock_head(session, chain)
+    session.flush()  # what the caller changed is written before the entries that describe it
+    seq, prev = _lock_head(session, chain)
     now = clock.now()
     rows = []
     for entry in entries:
-        row = _row(actor, entry, chain=chain, seq=head.seq + 1, occurred_at=now, organization_id=org,
+        row = _row(actor, entry, chain=chain, seq=seq + 1, occurred_at=now, organization_id=org,
                    source_address=(actor.source_address if actor else source_address))
-        row["prev_hash"] = head.hash
-        row["hash"] = chain_hash(row, head.hash)
-        head.seq, head.hash = row["seq"], row["hash"]
+        row["prev_hash"] = prev
+        row["hash"] = chain_hash(row, prev)
+        seq, prev = row["seq"], row["hash"]
         rows.append(row)
     session.execute(AuditEvent.__table__.insert(), rows)
-    session.flush()
+    session.execute(update(_HEAD).where(_HEAD.c.chain == chain).values(seq=seq, hash=prev))
 
 
 def _row(actor: Actor | None, entry: Entry, **base: Any) -> dict[str, Any]:
@@ -80,13 +82,17 @@ def _row(actor: Actor | None, entry: Entry, **base: Any) -> dict[str, Any]:
     }
 
 
-def _lock_head(session: Session, chain: str) -> AuditChainHead:
-    """Lock the chain's head row (created on first use) so concurrent writers link in order."""
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    session.execute(insert(AuditChainHead).values(chain=chain, seq=0, hash=GENESIS).on_conflict_do_nothing())
-    stmt = select(AuditChainHead).where(AuditChainHead.chain == chain).with_for_update()
-    return session.execute(stmt.execution_options(populate_existing=True)).scalar_one()
+def _lock_head(session: Session, chain: str) -> tuple[int, str]:
+    """Lock the chain's head row (created on first use) so concurrent writers link in order; (seq, hash).
+    One round trip once the chain exists (Core rows: the head is never an ORM object that could go stale)."""
+    stmt = select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.chain == chain).with_for_update()
+    row = session.execute(stmt).first()
+    if row is None:
+        dialect = session.get_bind().dialect.name
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        session.execute(insert(_HEAD).values(chain=chain, seq=0, hash=GENESIS).on_conflict_do_nothing())
+        row = session.execute(stmt).one()
+    return row.seq, row.hash
 
 
 def _canonical(value: Any) -> Any:
