@@ -168,7 +168,7 @@ def traffic(patients: int, start: int = 0, prefix: str = "M") -> list[list[tuple
 
 
 async def _lane(port: int, items: list[tuple[str, bytes]], results: dict, *, window: int,
-                interval: float | None, deadline: float) -> None:
+                interval: float | None, deadline: float, offset: float = 0.0) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     sent: dict[str, float] = {}
     slots = asyncio.Semaphore(window)
@@ -183,7 +183,7 @@ async def _lane(port: int, items: list[tuple[str, bytes]], results: dict, *, win
             slots.release()
 
     receiver = asyncio.create_task(receive())
-    started = time.perf_counter()
+    started = time.perf_counter() + offset
     for n, (control, data) in enumerate(items):
         if time.monotonic() > deadline:
             break
@@ -209,8 +209,10 @@ def send(port: int, lanes: list[list[tuple[str, bytes]]], *, rate: float | None 
     async def main() -> float:
         deadline = time.monotonic() + max_seconds
         t0 = time.perf_counter()
-        await asyncio.gather(*[_lane(port, lane, results, window=WINDOW, interval=interval, deadline=deadline)
-                               for lane in lanes if lane])
+        # paced lanes are staggered so the connections together send evenly, not in bursts of 8
+        await asyncio.gather(*[_lane(port, lane, results, window=WINDOW, interval=interval, deadline=deadline,
+                                     offset=(interval or 0) * k / len(lanes))
+                               for k, lane in enumerate(lanes) if lane])
         return time.perf_counter() - t0
 
     return results, asyncio.run(main())

@@ -8,19 +8,21 @@ patient's demographics) only fills gaps and is kept as history in the raw store.
 from __future__ import annotations
 
 import uuid
+from collections import defaultdict
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import and_, bindparam, func, insert, null, or_, select, union_all, update
+from sqlalchemy import and_, bindparam, false, func, insert, null, or_, select, true, union_all, update
 from sqlalchemy.orm import Session
 
 from careloop import clock
 from careloop.audit import service as audit
 from careloop.errors import CareLoopError
 from careloop.integrations.hl7v2.adt import AdtError, AdtEvent, PatientData
-from careloop.integrations.hl7v2.fastsql import Prepared
+from careloop.integrations.hl7v2.batch import BatchCache
+from careloop.integrations.hl7v2.fastsql import Prepared, list_param, one_of
 from careloop.integrations.hl7v2.models import Hl7PatientIdentifier, MessageStatus, param
 from careloop.integrations.hl7v2.visits import Applied, apply_visit
 from careloop.patients import rules as patient_rules
@@ -36,26 +38,30 @@ _NO_DEMOGRAPHICS = {"A11", "A12", "A13"}
 
 
 
-def apply_event(session: Session, org_id: uuid.UUID, event: AdtEvent, message_id: int) -> Applied:
+def apply_event(session: Session, org_id: uuid.UUID, event: AdtEvent, message_id: int,
+                cache: BatchCache | None = None) -> Applied:
     """Apply an event, or leave it for review when the patient is unknown or ambiguous."""
     if event.event == "A40":
+        if cache is not None:
+            cache.enabled = False  # the patient service rewrites who holds what
         return _merge(session, org_id, event, message_id)
-    patient_id, why, found = match_patient(session, org_id, event.patient)
+    patient_id, why, found = match_patient(session, org_id, event.patient, cache)
     if patient_id is None:
         return Applied(MessageStatus.NEEDS_REVIEW, note=why)
-    return apply_to_patient(session, org_id, event, patient_id, message_id, found)
+    return apply_to_patient(session, org_id, event, patient_id, message_id, found, cache)
 
 
 def apply_to_patient(session: Session, org_id: uuid.UUID, event: AdtEvent, patient_id: uuid.UUID,
-                     message_id: int, found: Found | None = None) -> Applied:
+                     message_id: int, found: Found | None = None, cache: BatchCache | None = None) -> Applied:
     """Apply an event to a known patient (the review queue calls this after a person links it)."""
     applied = Applied(MessageStatus.APPLIED, patient_id=patient_id)
-    remember_identifiers(session, org_id, patient_id, event.patient.identifiers, found.known if found else None)
+    remember_identifiers(session, org_id, patient_id, event.patient.identifiers, found.known if found else None,
+                         cache)
     if event.event not in _NO_DEMOGRAPHICS:
         current = found.current.get(patient_id) if found else None
-        _update_demographics(session, org_id, patient_id, event, applied, message_id, current)
+        _update_demographics(session, org_id, patient_id, event, applied, message_id, current, cache)
     if event.visit is not None:
-        apply_visit(session, org_id, patient_id, event, applied, message_id)
+        apply_visit(session, org_id, patient_id, event, applied, message_id, cache)
     return applied
 
 
@@ -65,14 +71,20 @@ def _find_statement(count: int) -> Any:
     def match(authority: Any, value: Any) -> Any:
         return or_(*[and_(authority == param(f"a{i}", authority), value == param(f"v{i}", value))
                      for i in range(count)])
-    newest = select(func.max(X2.c.demographics_at)).where(X2.c.patient_id == P.c.id).scalar_subquery()
-    current = (*[P.c[n] for n in DEMOGRAPHIC_FIELDS], newest.label("newest"))
+    current = _current_columns()[1:]
     own = select(P.c.id, P.c.merged_into_id, null().label("authority"), null().label("value"), *current).where(
         P.c.organization_id == param("org", P.c.organization_id), match(P.c.mrn_authority, P.c.mrn))
     xref = select(P.c.id, P.c.merged_into_id, X.c.authority, X.c.value, *current).select_from(
         X.join(P, P.c.id == X.c.patient_id)).where(X.c.organization_id == param("org", X.c.organization_id),
                                                    match(X.c.authority, X.c.value))
     return Prepared(union_all(own, xref))
+
+
+def _current_columns() -> tuple[Any, ...]:
+    """merged_into_id, the demographic fields, when the newest demographics applied were sent, and the risk
+    tier (a discharge's complexity depends on it)."""
+    newest = select(func.max(X2.c.demographics_at)).where(X2.c.patient_id == P.c.id).scalar_subquery()
+    return (P.c.merged_into_id, *[P.c[n] for n in DEMOGRAPHIC_FIELDS], newest.label("newest"), P.c.risk_tier)
 
 
 def _id_params(org_id: uuid.UUID, ids: list[tuple[str, str]]) -> dict[str, Any]:
@@ -92,21 +104,63 @@ class Found:
     current: dict[uuid.UUID, dict[str, Any]] = field(default_factory=dict)
 
 
-def find_by_identifiers(session: Session, org_id: uuid.UUID, ids: list[tuple[str, str]]) -> Found:
+def find_by_identifiers(session: Session, org_id: uuid.UUID, ids: list[tuple[str, str]],
+                        cache: BatchCache | None = None) -> Found:
     """Current (merge-resolved) patients holding any of these identifiers."""
     found = Found()
     if not ids:
         return found
-    for row in _find_statement(len(ids)).execute(session.connection(), _id_params(org_id, ids)):
-        values = row._asdict()
-        pid, authority = values.pop("id"), values.pop("authority")
+    if cache is not None and cache.covers(org_id, ids):
+        rows = cache.rows(org_id, ids)
+    else:
+        rows = [row._asdict() for row in _find_statement(len(ids)).execute(session.connection(),
+                                                                          _id_params(org_id, ids))]
+    for values in rows:
+        pid, authority, value = values.pop("id"), values.pop("authority"), values.pop("value")
         found.patients.add(_survivor(session, pid, values["merged_into_id"]))
         if values["merged_into_id"] is None:
-            values.pop("value")
             found.current[pid] = values
         if authority is not None:
-            found.known.add((authority, row.value))
+            found.known.add((authority, value))
     return found
+
+
+@lru_cache(maxsize=4)
+def _holders_statement(dialect: str) -> Prepared:
+    """Patients holding any of a list of identifiers of one authority (own MRN or cross-reference)."""
+    current = _current_columns()
+    own = select(P.c.id, P.c.mrn.label("value"), false().label("via_xref"), *current).where(
+        P.c.organization_id == param("org", P.c.organization_id),
+        P.c.mrn_authority == param("authority", P.c.mrn_authority), one_of(P.c.mrn, "values", dialect))
+    xref = select(P.c.id, X.c.value, true().label("via_xref"), *current).select_from(
+        X.join(P, P.c.id == X.c.patient_id)).where(
+        X.c.organization_id == param("org", X.c.organization_id),
+        X.c.authority == param("authority", X.c.authority), one_of(X.c.value, "values", dialect))
+    return Prepared(union_all(own, xref))
+
+
+def prefetch_patients(session: Session, cache: BatchCache, wanted: dict[uuid.UUID, set[tuple[str, str]]],
+                      chunk: int = 500) -> None:
+    """Load who holds each identifier of a batch, with their demographics: one prepared query per assigning
+    authority (a feed rarely has more than one or two), each using the (organisation, authority, value)
+    indexes."""
+    conn = session.connection()
+    dialect = conn.dialect.name
+    statement = _holders_statement(dialect)
+    for org_id, ids in wanted.items():
+        by_authority: dict[str, list[str]] = defaultdict(list)
+        for authority, value in sorted(ids):
+            by_authority[authority].append(value)
+            cache.holders[(org_id, authority, value)] = []
+        for authority, values in by_authority.items():
+            for start in range(0, len(values), chunk):
+                part = values[start:start + chunk]
+                for row in statement.execute(conn, {"org": org_id, "authority": authority,
+                                                    "values": list_param(part, dialect)}):
+                    values_ = row._asdict()
+                    pid, value, via_xref = values_.pop("id"), values_.pop("value"), values_.pop("via_xref")
+                    cache.holders[(org_id, authority, value)].append((pid, bool(via_xref)))
+                    cache.patients[pid] = values_
 
 
 _MERGED_INTO = Prepared(select(P.c.merged_into_id).where(P.c.id == param("pid", P.c.id)))
@@ -128,10 +182,10 @@ _DEDUPE = Prepared(select(P.c.id, P.c.sex).where(
     P.c.merged_into_id.is_(None)).limit(5))
 
 
-def match_patient(session: Session, org_id: uuid.UUID,
-                  data: PatientData) -> tuple[uuid.UUID | None, str, Found]:
+def match_patient(session: Session, org_id: uuid.UUID, data: PatientData,
+                  cache: BatchCache | None = None) -> tuple[uuid.UUID | None, str, Found]:
     """Identifier with assigning authority first, then name + birth date + sex; (None, why, _) otherwise."""
-    found = find_by_identifiers(session, org_id, data.identifiers)
+    found = find_by_identifiers(session, org_id, data.identifiers, cache)
     if len(found.patients) == 1:
         return next(iter(found.patients)), "identifier", found
     if len(found.patients) > 1:
@@ -155,7 +209,8 @@ _KNOWN = Prepared(select(X.c.authority, X.c.value).where(
 
 
 def remember_identifiers(session: Session, org_id: uuid.UUID, patient_id: uuid.UUID,
-                         ids: list[tuple[str, str]], known: set[tuple[str, str]] | None = None) -> None:
+                         ids: list[tuple[str, str]], known: set[tuple[str, str]] | None = None,
+                         cache: BatchCache | None = None) -> None:
     """Record hospital identifiers for the patient (those already cross-referenced are left alone)."""
     conn = session.connection()
     for authority, value in dict.fromkeys(ids):
@@ -165,6 +220,8 @@ def remember_identifiers(session: Session, org_id: uuid.UUID, patient_id: uuid.U
             continue
         _INSERT_XREF.execute(conn, {"id": uuid.uuid4(), "organization_id": org_id, "authority": authority,
                                  "value": value, "patient_id": patient_id, "created_at": clock.now()})
+        if cache is not None:
+            cache.add_xref(org_id, authority, value, patient_id)
 
 
 _NEWEST = select(func.max(X.c.demographics_at)).where(X.c.patient_id == param("pid", X.c.patient_id)).scalar_subquery()
@@ -176,7 +233,8 @@ _STAMP = Prepared(update(X).where(
 
 
 def _update_demographics(session: Session, org_id: uuid.UUID, patient_id: uuid.UUID, event: AdtEvent,
-                         applied: Applied, message_id: int, current: dict[str, Any] | None) -> None:
+                         applied: Applied, message_id: int, current: dict[str, Any] | None,
+                         cache: BatchCache | None = None) -> None:
     conn = session.connection()
     current = dict(current or _CURRENT.first(conn, {"pid": patient_id})._asdict())
     newest = current.pop("newest")
@@ -193,11 +251,15 @@ def _update_demographics(session: Session, org_id: uuid.UUID, patient_id: uuid.U
                                                            merged["birth_date"]))
         _patient_update(tuple(sorted(changes))).execute(conn, {"pid": patient_id, "now": clock.now(),
                                                                **{f"set_{k}": v for k, v in changes.items()}})
+        if cache is not None:
+            cache.update_patient(patient_id, changes)
         applied.entries.append(audit.Entry(
             action="update", patient_id=patient_id, record_type="Patient", record_id=str(patient_id),
             detail={"source": "hl7", "message_id": message_id,
                     "fields": sorted(k for k in changes if k in DEMOGRAPHIC_FIELDS)}))
     _STAMP.many(conn, [{"org": org_id, "a": a, "v": v, "at": event.event_at} for a, v in event.patient.identifiers])
+    if cache is not None:
+        cache.stamp(org_id, event.patient.identifiers, event.event_at)
 
 
 @lru_cache(maxsize=256)

@@ -10,10 +10,27 @@ supported (they never reach here).
 from __future__ import annotations
 
 from collections import namedtuple
+from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Connection
-from sqlalchemy.sql import ClauseElement
+import orjson
+from sqlalchemy import Connection, String, any_, bindparam, func, literal_column, select
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.sql import ClauseElement, ColumnElement
+
+
+def one_of(column: ColumnElement, name: str, dialect: str) -> ColumnElement:
+    """`column IN (the list bound as `name`)` in a statement that stays the same whatever the list's length
+    (so it is compiled and prepared once): `= ANY(array)` on PostgreSQL, `IN (SELECT value FROM json_each(?))`
+    on SQLite. Bind the list with `list_param`."""
+    if dialect == "postgresql":
+        return column == any_(bindparam(name, type_=ARRAY(column.type)))
+    return column.in_(select(literal_column("value")).select_from(func.json_each(bindparam(name, type_=String()))))
+
+
+def list_param(values: Iterable[Any], dialect: str) -> Any:
+    """The value to bind for a `one_of` list."""
+    return list(values) if dialect == "postgresql" else orjson.dumps(list(values)).decode()
 
 
 class _Plan:
@@ -77,5 +94,27 @@ class Prepared:
         cursor = conn.connection.dbapi_connection.cursor()
         try:
             cursor.executemany(plan.sql, [plan.params(r) for r in rows])
+        finally:
+            cursor.close()
+
+    def many_returning(self, conn: Connection, rows: list[dict[str, Any]]) -> list[list[Any]]:
+        """Run once per parameter set; what each returned, in order: one pipelined executemany on PostgreSQL
+        (one round trip), a plain loop on SQLite (its driver cannot return rows from executemany)."""
+        if not rows:
+            return []
+        plan = self._plan(conn, rows[0])
+        cursor = conn.connection.dbapi_connection.cursor()
+        out: list[list[Any]] = []
+        try:
+            if conn.dialect.name != "postgresql":
+                for row in rows:
+                    cursor.execute(plan.sql, plan.params(row))
+                    out.append(plan.rows(cursor))
+                return out
+            cursor.executemany(plan.sql, [plan.params(r) for r in rows], returning=True)
+            while True:
+                out.append(plan.rows(cursor))
+                if not cursor.nextset():
+                    return out
         finally:
             cursor.close()

@@ -71,13 +71,17 @@ class Batcher:
             except Exception as err:  # never leave a sender hanging: it gets no ACK and resends
                 log.exception("hl7 batch failed: %s", type(err).__name__)
                 acks = [None] * len(jobs)
+            by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future, str | None]]] = {}
             for j, ack in zip(jobs, acks, strict=True):
-                j.loop.call_soon_threadsafe(_resolve, j.future, ack)
+                by_loop.setdefault(j.loop, []).append((j.future, ack))
+            for loop, answers in by_loop.items():  # one wake-up per loop and batch, not one per message
+                loop.call_soon_threadsafe(_resolve, answers)
 
 
-def _resolve(future: asyncio.Future, ack: str | None) -> None:
-    if not future.done():
-        future.set_result(ack)
+def _resolve(answers: list[tuple[asyncio.Future, str | None]]) -> None:
+    for future, ack in answers:
+        if not future.done():
+            future.set_result(ack)
 
 
 class Listener:
@@ -130,7 +134,8 @@ class Listener:
     async def _read(self, reader, pending: asyncio.Queue, source: str | None) -> None:
         while True:
             try:
-                block = await asyncio.wait_for(reader.readblock(), self.read_timeout)
+                async with asyncio.timeout(self.read_timeout):  # no task per frame, unlike wait_for
+                    block = await reader.readblock()
             except (asyncio.IncompleteReadError, ConnectionError):
                 return  # the sender closed (a truncated last frame is never acknowledged)
             except TimeoutError:

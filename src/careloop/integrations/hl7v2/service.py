@@ -27,18 +27,20 @@ from careloop.auth.actor import system_actor
 from careloop.db import session_scope
 from careloop.integrations.hl7v2 import adt
 from careloop.integrations.hl7v2.ack import build_ack
-from careloop.integrations.hl7v2.adt import AdtError, Header
-from careloop.integrations.hl7v2.apply import apply_event
+from careloop.integrations.hl7v2.adt import AdtError, AdtEvent, Header
+from careloop.integrations.hl7v2.apply import apply_event, prefetch_patients
+from careloop.integrations.hl7v2.batch import BatchCache
 from careloop.integrations.hl7v2.fastsql import Prepared
 from careloop.integrations.hl7v2.models import Hl7Message, Hl7Route, MessageStatus, param
 from careloop.integrations.hl7v2.parse import Message, ParseError, parse
-from careloop.integrations.hl7v2.visits import Applied, write_events
+from careloop.integrations.hl7v2.visits import Applied, numbered_visit_key, prefetch_visits, write_events
 from careloop.organizations.models import Organization
 
 log = logging.getLogger("careloop.hl7")
 M = Hl7Message.__table__
 _CONTROL = ("\x00", "\x0b", "\x1c")
 FEED = "hl7-feed"
+PREFETCH_MIN = 4  # messages in a batch before its lookups are loaded in one go
 
 
 
@@ -66,6 +68,8 @@ class Item:
     status: MessageStatus = MessageStatus.RECEIVED
     ack_code: str | None = None
     updates: dict[str, Any] = field(default_factory=dict)
+    event: AdtEvent | None = None
+    duplicate_of: Item | None = None  # an earlier copy in the same batch: answered with its outcome
 
 
 def decode(data: bytes) -> tuple[str, str | None]:
@@ -122,6 +126,7 @@ class Ingest:
                 for item in to_apply:
                     item.status, item.ack_code = MessageStatus.RECEIVED, "AR"
                     item.error = AdtError("temporarily unable to apply the message; resend later", "207")
+        self._settle_copies(items)
         return [self._ack(i) for i in items]
 
     def recover(self, batch: int = 200) -> int:
@@ -145,20 +150,30 @@ class Ingest:
     # --- store -----------------------------------------------------------------------------------
 
     def _store(self, session: Session, items: list[Item], only_org: uuid.UUID | None = None) -> None:
+        """Store the batch raw, in arrival order, with one pipelined insert (one round trip on PostgreSQL).
+        The unique dedupe key decides which readable messages are copies, race-free on both backends."""
         routes = dict(session.execute(select(Hl7Route.receiving_facility, Hl7Route.organization_id)
                                       .where(Hl7Route.is_active.is_(True))).all())
         now = clock.now()
-        duplicates: dict[uuid.UUID, list[audit.Entry]] = defaultdict(list)
         for item in items:
             if item.error is None:
                 self._route(item, routes, only_org)
-            row = self._row(item, now)
-            if item.error is not None:
-                item.row_id = session.execute(insert(M).values(**row).returning(M.c.id)).scalar_one()
-                continue
-            item.row_id = _insert_first(session, item.header, row)
-            if item.row_id is None:
-                self._duplicate(session, item, row, duplicates)
+        rows = [{"dedupe_key": _dedupe_key(item.header) if item.error is None else None, **self._row(item, now)}
+                for item in items]
+        conn = session.connection()
+        inserted = _INSERT_NEW[conn.dialect.name].many_returning(conn, rows)  # in arrival order
+        firsts: dict[str, Item] = {}
+        duplicates: dict[uuid.UUID, list[audit.Entry]] = defaultdict(list)
+        for item, row, returned in zip(items, rows, inserted, strict=True):
+            key = row.pop("dedupe_key")
+            if returned:
+                item.row_id = returned[0][0]
+                if key is not None:
+                    firsts[key] = item
+            elif key in firsts:
+                self._copy(session, item, row, firsts[key], duplicates)
+            elif self._duplicate(session, item, row, duplicates):
+                firsts[key] = item
         for org_id, entries in duplicates.items():
             audit.record_many(session, system_actor(org_id, FEED), entries)
 
@@ -192,73 +207,108 @@ class Ingest:
                 "processed_at": now if item.error else None}
 
     def _duplicate(self, session: Session, item: Item, row: dict[str, Any],
-                   duplicates: dict[uuid.UUID, list[audit.Entry]]) -> None:
-        """Same sending facility and MSH-10: answer from the stored outcome, never apply twice."""
+                   duplicates: dict[uuid.UUID, list[audit.Entry]]) -> bool:
+        """Same sending facility and MSH-10 as a stored message: answer from the stored outcome, never apply
+        twice. True when this copy is to be applied after all (the stored one never was, or failed)."""
         first = session.execute(select(M.c.id, M.c.status, M.c.ack_code, M.c.error_text)
                                 .where(M.c.dedupe_key == _dedupe_key(item.header))).one()
         if first.status == MessageStatus.RECEIVED:  # stored before a crash, never applied: apply it now
             item.row_id = first.id
-            return
+            return True
         if first.status == MessageStatus.ERROR:  # the sender fixed it and resent: a fresh attempt
             session.execute(update(M).where(M.c.id == first.id).values(
                 dedupe_key=None, resolved_at=clock.now(), note="superseded by a resend"))
             item.row_id = session.execute(insert(M).values(dedupe_key=_dedupe_key(item.header), **row)
                                           .returning(M.c.id)).scalar_one()
-            return
+            return True
         item.status, item.ack_code = MessageStatus.DUPLICATE, first.ack_code or "AA"
         item.error = AdtError(first.error_text, "205") if first.error_text and item.ack_code != "AA" else None
         row.update(status=item.status, ack_code=item.ack_code, duplicate_of_id=first.id, processed_at=clock.now(),
                    note=f"duplicate of message {first.id}")
         item.row_id = session.execute(insert(M).values(**row).returning(M.c.id)).scalar_one()
-        duplicates[item.organization_id].append(audit.Entry(
-            action="hl7_duplicate", record_type="Hl7Message", record_id=str(item.row_id),
-            detail={"duplicate_of": first.id, "control_id": item.header.control_id[:64]}))
+        duplicates[item.organization_id].append(_duplicate_entry(item, first.id))
+        return False
+
+    def _copy(self, session: Session, item: Item, row: dict[str, Any], first: Item,
+              duplicates: dict[uuid.UUID, list[audit.Entry]]) -> None:
+        """A second copy within the same batch: stored as a duplicate and answered with the first's outcome."""
+        item.status, item.duplicate_of = MessageStatus.DUPLICATE, first
+        row.update(status=item.status, duplicate_of_id=first.row_id, processed_at=clock.now(),
+                   note=f"duplicate of message {first.row_id} (same batch)")
+        item.row_id = session.execute(insert(M).values(**row).returning(M.c.id)).scalar_one()
+        duplicates[item.organization_id].append(_duplicate_entry(item, first.row_id))
+
+    def _settle_copies(self, items: list[Item]) -> None:
+        """Copies within a batch take the outcome of the first (stored on the copy for the dead-letter view)."""
+        copies = [i for i in items if i.duplicate_of is not None]
+        for item in copies:
+            first = item.duplicate_of
+            item.ack_code = first.ack_code or "AA"
+            item.error = AdtError(str(first.error), "205") if first.error is not None else None
+        if not copies:
+            return
+        try:
+            with session_scope(self.factory) as session:
+                session.execute(update(M).where(M.c.id == bindparam("row_id")).values(ack_code=bindparam("ack")),
+                                [{"row_id": i.row_id, "ack": i.ack_code} for i in copies])
+        except Exception as err:  # the answer stands; only the stored copy's ack code is missing
+            log.error("hl7 duplicate outcome not stored: %s", type(err).__name__)
 
     # --- apply -----------------------------------------------------------------------------------
 
     def _apply(self, session: Session, items: list[Item]) -> None:
-        """Apply a batch: one savepoint for all; if any message fails half-way, again with one each."""
+        """Apply a batch: one savepoint for all; if any message fails half-way, again with one each. A merge
+        (A40) is applied on its own, after what came before it is fully written (it moves those rows too)."""
         if not items:
             return
         zones = dict(session.execute(select(Organization.id, Organization.timezone).where(
             Organization.id.in_({i.organization_id for i in items if i.organization_id}))).all())
-        try:
-            with session.begin_nested():
-                entries, events = self._apply_all(session, items, zones, isolate=False)
-        except _Retry:
-            entries, events = self._apply_all(session, items, zones, isolate=True)
-        write_events(session, events)
-        now = clock.now()
-        session.connection().execute(_UPDATE_OUTCOME, [{"row_id": i.row_id, "now": now, **i.updates} for i in items])
+        entries: dict[uuid.UUID, list[audit.Entry]] = defaultdict(list)
+        for segment in _segments(items):
+            try:
+                with session.begin_nested():
+                    events = self._apply_all(session, segment, zones, entries, isolate=False)
+            except _Retry as err:  # no PHI: the exception type only
+                log.info("hl7 batch of %d redone one message at a time (%s)", len(segment),
+                         type(err.__cause__).__name__)
+                events = self._apply_all(session, segment, zones, entries, isolate=True)
+            write_events(session, events)
+            now = clock.now()
+            session.connection().execute(_UPDATE_OUTCOME, [{"row_id": i.row_id, "now": now, **i.updates}
+                                                           for i in segment])
         for org_id, org_entries in entries.items():
             audit.record_many(session, system_actor(org_id, FEED), org_entries)
 
     def _apply_all(self, session: Session, items: list[Item], zones: dict[uuid.UUID, str],
-                   *, isolate: bool) -> tuple[dict[uuid.UUID, list[audit.Entry]], list[dict[str, Any]]]:
-        entries: dict[uuid.UUID, list[audit.Entry]] = defaultdict(list)
+                   entries: dict[uuid.UUID, list[audit.Entry]], *, isolate: bool) -> list[dict[str, Any]]:
+        """Apply the messages; their audit entries are added to `entries` only once all succeeded."""
+        found: dict[uuid.UUID, list[audit.Entry]] = defaultdict(list)
         events: list[dict[str, Any]] = []
-        for item in items:
-            applied = self._apply_one(session, item, zones, isolate)
-            if applied is not None:
-                entries[item.organization_id].extend(applied.entries)
-                events.extend(applied.events)
-        return entries, events
+        cache = None if isolate else _prefetch(session, items, zones)
+        with contextlib.nullcontext() if isolate else _pipelined(session, items):
+            for item in items:
+                applied = self._apply_one(session, item, zones, cache)
+                if applied is not None:
+                    found[item.organization_id].extend(applied.entries)
+                    events.extend(applied.events)
+        for org_id, org_entries in found.items():
+            entries[org_id].extend(org_entries)
+        return events
 
     def _apply_one(self, session: Session, item: Item, zones: dict[uuid.UUID, str],
-                   isolate: bool) -> Applied | None:
+                   cache: BatchCache | None) -> Applied | None:
         updates = {"new_status": MessageStatus.APPLIED, "new_ack": "AA", "new_error": None, "new_note": item.note,
                    "new_patient": None, "new_encounter": None, "new_event_at": None, "new_identifier": None}
         item.updates, applied = updates, None
         try:
-            event = adt.read_event(item.message, item.header, zones.get(item.organization_id, "UTC"))
+            event = item.event or adt.read_event(item.message, item.header, zones.get(item.organization_id, "UTC"))
             updates["new_event_at"], updates["new_identifier"] = event.event_at, event.patient.display_identifier
-            if isolate:
+            if cache is None:  # isolated: a savepoint per message
                 with session.begin_nested():
                     applied = apply_event(session, item.organization_id, event, item.row_id)
             else:
                 try:
-                    with _pipelined(session, event.event):
-                        applied = apply_event(session, item.organization_id, event, item.row_id)
+                    applied = apply_event(session, item.organization_id, event, item.row_id, cache)
                 except SQLAlchemyError:
                     raise
                 except Exception as err:  # partly written: redo the batch with a savepoint per message
@@ -291,11 +341,49 @@ class Ingest:
                          location=err.location if err else None)
 
 
-def _pipelined(session: Session, event: str) -> Any:
-    """On PostgreSQL, send a message's writes without waiting for each reply (psycopg pipeline mode: one
-    round trip for all of them instead of one each). Not for merges: the ORM checks row counts."""
+def _is_merge(item: Item) -> bool:
+    return item.header is not None and item.header.trigger_event == "A40"
+
+
+def _segments(items: list[Item]) -> list[list[Item]]:
+    """Runs of consecutive messages, each merge on its own."""
+    segments: list[list[Item]] = []
+    for item in items:
+        if _is_merge(item) or not segments or _is_merge(segments[-1][0]):
+            segments.append([item])
+        else:
+            segments[-1].append(item)
+    return segments
+
+
+def _prefetch(session: Session, items: list[Item], zones: dict[uuid.UUID, str]) -> BatchCache:
+    """Read every event of the batch, then load the patients and visits they name (see batch.py). A small
+    batch skips the loading: two prepared lookups per message cost less than planning the batch queries."""
+    cache = BatchCache(enabled=len(items) >= PREFETCH_MIN)
+    if not cache.enabled:
+        return cache
+    ids: dict[uuid.UUID, set[tuple[str, str]]] = defaultdict(set)
+    visit_keys: dict[uuid.UUID, set[str]] = defaultdict(set)
+    for item in items:
+        try:
+            item.event = adt.read_event(item.message, item.header, zones.get(item.organization_id, "UTC"))
+        except AdtError:
+            continue  # read again (and refused) when its turn comes
+        ids[item.organization_id].update(item.event.patient.identifiers)
+        key = numbered_visit_key(item.event)
+        if key is not None:
+            visit_keys[item.organization_id].add(key)
+    prefetch_patients(session, cache, ids)
+    prefetch_visits(session, cache, visit_keys)
+    return cache
+
+
+def _pipelined(session: Session, items: list[Item]) -> Any:
+    """On PostgreSQL, send the batch's writes without waiting for each reply (psycopg pipeline mode: the
+    database works through them while the next message is read; only a lookup waits for its answer). Not
+    for a batch with a merge: the ORM checks row counts."""
     conn = session.connection()
-    if conn.dialect.name != "postgresql" or event == "A40":
+    if conn.dialect.name != "postgresql" or any(_is_merge(i) for i in items):
         return contextlib.nullcontext()
     return conn.connection.dbapi_connection.pipeline()
 
@@ -309,17 +397,15 @@ _UPDATE_OUTCOME = update(M).where(M.c.id == param("row_id", M.c.id)).values(
     note=bindparam("new_note"), patient_id=bindparam("new_patient"), encounter_id=bindparam("new_encounter"),
     event_at=bindparam("new_event_at"), patient_identifier=bindparam("new_identifier"),
     processed_at=bindparam("now"))
-_INSERT_FIRST = {name: Prepared(dialect.insert(M).on_conflict_do_nothing(index_elements=["dedupe_key"])
-                          .returning(M.c.id), keyed=True) for name, dialect in (("sqlite", sqlite),
-                                                                                 ("postgresql", postgresql))}
+_INSERT_NEW = {name: Prepared(dialect.insert(M).on_conflict_do_nothing(index_elements=["dedupe_key"])
+                        .returning(M.c.id), keyed=True)
+               for name, dialect in (("sqlite", sqlite), ("postgresql", postgresql))}
 
 
 def _dedupe_key(header: Header) -> str:
     return f"{header.sending_facility}|{header.control_id}"
 
 
-def _insert_first(session: Session, header: Header, row: dict[str, Any]) -> int | None:
-    """Insert unless a message with the same dedupe key exists (then None); race-free on both backends."""
-    conn = session.connection()
-    inserted = _INSERT_FIRST[conn.dialect.name].first(conn, {"dedupe_key": _dedupe_key(header), **row})
-    return inserted[0] if inserted else None
+def _duplicate_entry(item: Item, first_id: int) -> audit.Entry:
+    return audit.Entry(action="hl7_duplicate", record_type="Hl7Message", record_id=str(item.row_id),
+                       detail={"duplicate_of": first_id, "control_id": item.header.control_id[:64]})

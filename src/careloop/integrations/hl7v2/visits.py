@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections import namedtuple
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import bindparam, insert, or_, select, update
@@ -20,7 +22,8 @@ from careloop.audit import service as audit
 from careloop.clinical.models import Encounter, EncounterClass, EncounterStatus
 from careloop.events.models import DomainEvent
 from careloop.integrations.hl7v2.adt import AdtError, AdtEvent
-from careloop.integrations.hl7v2.fastsql import Prepared
+from careloop.integrations.hl7v2.batch import BatchCache
+from careloop.integrations.hl7v2.fastsql import Prepared, list_param, one_of
 from careloop.integrations.hl7v2.models import Hl7Visit, MessageStatus, param
 from careloop.patients.models import Patient
 from careloop.transitions import rules
@@ -51,7 +54,7 @@ class Applied:
 def _visit_key(event: AdtEvent, patient_id: uuid.UUID) -> str:
     visit = event.visit
     if visit.visit_number:
-        return f"{event.header.sending_facility}|{visit.visit_number}"
+        return numbered_visit_key(event)
     return f"{event.header.sending_facility}|patient:{patient_id}:{(visit.admit_at or event.event_at).isoformat()}"
 
 
@@ -60,7 +63,7 @@ _INSERT_VISIT = Prepared(insert(V), keyed=True)
 _INSERT_EVENT = Prepared(insert(DomainEvent.__table__), keyed=True)
 _VISIT_COLUMNS = (V.c.id.label("visit_id"), V.c.patient_id, V.c.last_event_at, E.c.id.label("encounter_id"),
                   E.c.status, E.c.encounter_class, E.c.start_at, E.c.end_at, E.c.facility_name, E.c.attending,
-                  E.c.reason, E.c.discharge_disposition)
+                  E.c.reason, E.c.discharge_disposition, E.c.readmission_of_id)
 _BY_KEY = Prepared(select(*_VISIT_COLUMNS).select_from(V.join(E, E.c.id == V.c.encounter_id)).where(
     V.c.organization_id == param("org", V.c.organization_id), V.c.visit_key == param("key", V.c.visit_key)))
 _OPEN_FOR_PATIENT = Prepared(select(*_VISIT_COLUMNS).select_from(V.join(E, E.c.id == V.c.encounter_id)).where(
@@ -78,29 +81,66 @@ _SET_RULE = Prepared(update(V).where(V.c.id == param("vid", V.c.id)).values(read
                                                                             updated_at=bindparam("now")))
 _RISK = Prepared(select(Patient.__table__.c.risk_tier).where(
     Patient.__table__.c.id == param("pid", Patient.__table__.c.id)))
-_READMISSION_OF = Prepared(select(E.c.readmission_of_id).where(E.c.id == param("eid", E.c.id)))
 _PRIOR_STAYS = Prepared(select(E.c.id, E.c.end_at).where(
     E.c.patient_id == param("pid", E.c.patient_id), E.c.encounter_class == EncounterClass.INPATIENT,
     E.c.status == S.FINISHED, E.c.id != param("eid", E.c.id), E.c.end_at <= param("admitted", E.c.end_at),
     E.c.end_at >= param("since", E.c.end_at)))
 
 
-def _find(session: Session, org_id: uuid.UUID, patient_id: uuid.UUID, event: AdtEvent) -> Any:
+VisitRow = namedtuple("VisitRow", [c.key for c in _VISIT_COLUMNS])
+
+
+@lru_cache(maxsize=4)
+def _visits_statement(dialect: str) -> Prepared:
+    return Prepared(select(V.c.visit_key, *_VISIT_COLUMNS).select_from(V.join(E, E.c.id == V.c.encounter_id)).where(
+        V.c.organization_id == param("org", V.c.organization_id), one_of(V.c.visit_key, "keys", dialect)))
+
+
+def prefetch_visits(session: Session, cache: BatchCache, wanted: dict[uuid.UUID, set[str]], chunk: int = 500) -> None:
+    """Load the visits a batch names by number (sending facility | PV1-19): one prepared query."""
+    conn = session.connection()
+    dialect = conn.dialect.name
+    for org_id, keys in wanted.items():
+        ordered = sorted(keys)
+        for start in range(0, len(ordered), chunk):
+            part = ordered[start:start + chunk]
+            found = {row[0]: row for row in _visits_statement(dialect).execute(
+                conn, {"org": org_id, "keys": list_param(part, dialect)})}
+            for key in part:
+                row = found.get(key)
+                cache.visits[(org_id, key)] = VisitRow(*row[1:]) if row is not None else None
+
+
+def numbered_visit_key(event: AdtEvent) -> str | None:
+    """The key of a visit the message names by number (None when PV1-19 is empty)."""
+    if event.visit is None or not event.visit.visit_number:
+        return None
+    return f"{event.header.sending_facility}|{event.visit.visit_number}"
+
+
+def _find(session: Session, org_id: uuid.UUID, patient_id: uuid.UUID, event: AdtEvent,
+          cache: BatchCache | None) -> Any:
     conn = session.connection()
     if event.visit.visit_number:
-        return _BY_KEY.first(conn, {"org": org_id, "key": _visit_key(event, patient_id)})
+        key = _visit_key(event, patient_id)
+        if cache is not None:
+            loaded, row = cache.visit((org_id, key))
+            if loaded:
+                return row
+        row = _BY_KEY.first(conn, {"org": org_id, "key": key})
+        return VisitRow(*row) if row is not None else None
     return _OPEN_FOR_PATIENT.first(conn, {"org": org_id, "pid": patient_id})  # the newest open visit
 
 
 def apply_visit(session: Session, org_id: uuid.UUID, patient_id: uuid.UUID, event: AdtEvent, applied: Applied,
-                message_id: int) -> None:
+                message_id: int, cache: BatchCache | None = None) -> None:
     """Create or update the encounter behind the message's visit."""
-    row = _find(session, org_id, patient_id, event)
+    row = _find(session, org_id, patient_id, event, cache)
     if row is None:
         if event.event in _CANCELS:
             applied.add_note("no such visit here: nothing to cancel")
         elif event.event != "A08" or event.visit.visit_number:
-            _create(session, org_id, patient_id, event, applied, message_id)
+            _create(session, org_id, patient_id, event, applied, message_id, cache)
         return
     if row.patient_id != patient_id:
         raise AdtError("PV1-19 visit number belongs to another patient", "207", "PV1^1^19")
@@ -108,7 +148,7 @@ def apply_visit(session: Session, org_id: uuid.UUID, patient_id: uuid.UUID, even
     if event.event_at < clock.ensure_utc(row.last_event_at):
         applied.add_note("older than the newest event applied to this visit: kept as history only")
         return
-    _update(session, org_id, patient_id, row, event, applied, message_id)
+    _update(session, org_id, patient_id, row, event, applied, message_id, cache)
 
 
 def _fields(event: AdtEvent) -> dict[str, Any]:
@@ -123,7 +163,7 @@ def _fields(event: AdtEvent) -> dict[str, Any]:
 
 
 def _create(session: Session, org_id: uuid.UUID, patient_id: uuid.UUID, event: AdtEvent, applied: Applied,
-            message_id: int) -> None:
+            message_id: int, cache: BatchCache | None) -> None:
     visit, now = event.visit, clock.now()
     status = {"A05": S.PLANNED, "A03": S.FINISHED}.get(event.event, S.IN_PROGRESS)
     if event.event == "A08" and visit.discharge_at:
@@ -136,22 +176,28 @@ def _create(session: Session, org_id: uuid.UUID, patient_id: uuid.UUID, event: A
     conn = session.connection()
     _INSERT_ENCOUNTER.execute(conn, values)
     visit_id = uuid.uuid4()
-    _INSERT_VISIT.execute(conn, {"id": visit_id, "organization_id": org_id, "visit_key": _visit_key(event, patient_id),
+    key = _visit_key(event, patient_id)
+    _INSERT_VISIT.execute(conn, {"id": visit_id, "organization_id": org_id, "visit_key": key,
                              "patient_id": patient_id, "encounter_id": encounter_id, "last_event_at": event.event_at,
                              "created_at": now, "updated_at": now})
     applied.encounter_id = encounter_id
     applied.entries.append(_entry("create", patient_id, encounter_id, event, message_id))
-    cls = visit.encounter_class
+    cls, readmission = visit.encounter_class, None
     if cls == EncounterClass.INPATIENT and status != S.PLANNED:
-        _flag_readmission(session, patient_id, encounter_id, visit_id, values["start_at"])
+        readmission = _flag_readmission(session, patient_id, encounter_id, visit_id, values["start_at"])
+    if cache is not None and visit.visit_number:
+        cache.set_visit((org_id, key), VisitRow(
+            visit_id=visit_id, patient_id=patient_id, last_event_at=event.event_at, encounter_id=encounter_id,
+            readmission_of_id=readmission, **{c: values.get(c) for c in _MUTABLE}))
     if cls in ACUTE and status == S.IN_PROGRESS:
         _admitted(session, applied, org_id, patient_id, encounter_id, cls, values["start_at"], event)
     if cls in ACUTE and event.event == "A03":
-        _discharged(session, applied, org_id, patient_id, encounter_id, cls, values["end_at"], event)
+        _discharged(session, applied, org_id, patient_id, encounter_id, cls, values["end_at"], event,
+                    readmitted=readmission is not None, cache=cache)
 
 
 def _update(session: Session, org_id: uuid.UUID, patient_id: uuid.UUID, row: Any, event: AdtEvent,
-            applied: Applied, message_id: int) -> None:
+            applied: Applied, message_id: int, cache: BatchCache | None) -> None:
     kind, visit = event.event, event.visit
     values = _fields(event) if kind not in ("A11", "A13") else {}
     status, cls = row.status, values.get("encounter_class", row.encounter_class)
@@ -175,41 +221,49 @@ def _update(session: Session, org_id: uuid.UUID, patient_id: uuid.UUID, row: Any
     _UPDATE_ENCOUNTER.execute(conn, {"eid": row.encounter_id, "now": now, **params})
     _UPDATE_VISIT.execute(conn, {"vid": row.visit_id, "at": event.event_at, "now": now})
     applied.entries.append(_entry("update", patient_id, row.encounter_id, event, message_id))
-    _follow_up(session, applied, org_id, patient_id, row, event, status, cls, values)
+    readmission = _follow_up(session, applied, org_id, patient_id, row, event, status, cls, values, cache)
+    if cache is not None and visit is not None and visit.visit_number:
+        cache.set_visit((org_id, _visit_key(event, patient_id)), row._replace(
+            last_event_at=event.event_at, readmission_of_id=readmission, **{c[4:]: v for c, v in params.items()}))
 
 
 def _follow_up(session: Session, applied: Applied, org_id: uuid.UUID, patient_id: uuid.UUID, row: Any, event: AdtEvent,
-               status: S, cls: EncounterClass, values: dict[str, Any]) -> None:
+               status: S, cls: EncounterClass, values: dict[str, Any], cache: BatchCache | None) -> uuid.UUID | None:
+    """Readmission check and events after an update; returns the stay this encounter readmits (if any)."""
     was, was_cls = row.status, row.encounter_class
     start = values.get("start_at") or clock.ensure_utc(row.start_at)
     newly_in = status == S.IN_PROGRESS and (was != S.IN_PROGRESS or was_cls not in ACUTE)
+    readmission = row.readmission_of_id
     if cls == EncounterClass.INPATIENT and status != S.CANCELLED and (
             was_cls != EncounterClass.INPATIENT or was in (S.PLANNED, S.CANCELLED)):
-        _flag_readmission(session, patient_id, row.encounter_id, row.visit_id, start)
+        readmission = _flag_readmission(session, patient_id, row.encounter_id, row.visit_id, start) or readmission
     if cls in ACUTE and newly_in and event.event != "A13":
         _admitted(session, applied, org_id, patient_id, row.encounter_id, cls, start, event)
     if event.event == "A03" and was != S.FINISHED and cls in ACUTE:
-        _discharged(session, applied, org_id, patient_id, row.encounter_id, cls, values["end_at"], event)
+        _discharged(session, applied, org_id, patient_id, row.encounter_id, cls, values["end_at"], event,
+                    readmitted=readmission is not None, cache=cache)
     elif event.event == "A11" and was != S.CANCELLED:
         _publish(applied, org_id, "encounter.admit_cancelled", patient_id, event,
                  {"encounter_id": str(row.encounter_id), "encounter_class": cls.value})
     elif event.event == "A13" and was == S.FINISHED:
         _publish(applied, org_id, "encounter.discharge_cancelled", patient_id, event,
                  {"encounter_id": str(row.encounter_id), "encounter_class": cls.value})
+    return readmission
 
 
 def _flag_readmission(session: Session, patient_id: uuid.UUID, encounter_id: uuid.UUID, visit_id: uuid.UUID,
-                      admitted_at: dt.datetime) -> None:
-    """Link an inpatient admission to the index stay when it comes within 30 days of a discharge."""
+                      admitted_at: dt.datetime) -> uuid.UUID | None:
+    """Link an inpatient admission to the index stay when it comes within 30 days of a discharge (returned)."""
     rows = _PRIOR_STAYS.execute(session.connection(), {"pid": patient_id, "eid": encounter_id, "admitted": admitted_at,
                                                        "since": admitted_at - rules.READMISSION_WINDOW})
     prior = [rules.PriorStay(i, clock.ensure_utc(end)) for i, end in rows]
     index = rules.readmission_index(admitted_at, prior)
     if index is None:
-        return
+        return None
     conn = session.connection()
     _SET_READMISSION.execute(conn, {"eid": encounter_id, "index": index.encounter_id, "now": clock.now()})
     _SET_RULE.execute(conn, {"vid": visit_id, "rule": rules.READMISSION_RULE, "now": clock.now()})
+    return index.encounter_id
 
 
 def _admitted(session: Session, applied: Applied, org_id: uuid.UUID, patient_id: uuid.UUID, encounter_id: uuid.UUID,
@@ -220,15 +274,19 @@ def _admitted(session: Session, applied: Applied, org_id: uuid.UUID, patient_id:
 
 
 def _discharged(session: Session, applied: Applied, org_id: uuid.UUID, patient_id: uuid.UUID, encounter_id: uuid.UUID,
-                cls: EncounterClass, discharged_at: dt.datetime, event: AdtEvent) -> None:
+                cls: EncounterClass, discharged_at: dt.datetime, event: AdtEvent, *, readmitted: bool,
+                cache: BatchCache | None) -> None:
     payload: dict[str, Any] = {"encounter_id": str(encounter_id), "encounter_class": cls.value,
                                "discharged_at": discharged_at.isoformat()}
-    row = _RISK.first(session.connection(), {"pid": patient_id})
-    risk = row[0] if row else None
+    known = cache.patients.get(patient_id) if cache is not None and cache.enabled else None
+    if known is not None:
+        risk = known["risk_tier"]
+    else:
+        row = _RISK.first(session.connection(), {"pid": patient_id})
+        risk = row[0] if row else None
     if risk:
         payload["risk"] = risk
-    readmission = _READMISSION_OF.first(session.connection(), {"eid": encounter_id})
-    payload["complexity"] = rules.discharge_complexity(risk, bool(readmission and readmission[0]))
+    payload["complexity"] = rules.discharge_complexity(risk, readmitted)
     payload["complexity_rule"] = rules.COMPLEXITY_RULE
     _publish(applied, org_id, "encounter.discharged", patient_id, event, payload)
 
