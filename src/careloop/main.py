@@ -15,6 +15,7 @@ from careloop import __version__, error_handlers
 from careloop.config import get_settings
 from careloop.db import get_session_factory
 from careloop.middleware import SecurityMiddleware
+from careloop.runtime import settle_heap
 
 
 def create_app(*, session_factory: sessionmaker[Session] | None = None) -> FastAPI:
@@ -88,6 +89,8 @@ def _lifespan(own_database: bool):
         from careloop.integrations.hl7v2.runner import inprocess
 
         async with inprocess(app):  # the MLLP listener, when CARELOOP_HL7_INPROCESS_LISTENER is set
+            if own_database:
+                settle_heap()
             yield
         stop.set()
         if thread is not None:

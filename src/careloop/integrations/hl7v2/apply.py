@@ -77,7 +77,7 @@ def _find_statement(count: int) -> Any:
     xref = select(P.c.id, P.c.merged_into_id, X.c.authority, X.c.value, *current).select_from(
         X.join(P, P.c.id == X.c.patient_id)).where(X.c.organization_id == param("org", X.c.organization_id),
                                                    match(X.c.authority, X.c.value))
-    return Prepared(union_all(own, xref))
+    return Prepared(union_all(own, xref), plan_each_time=True)
 
 
 def _current_columns() -> tuple[Any, ...]:
@@ -136,7 +136,7 @@ def _holders_statement(dialect: str) -> Prepared:
         X.join(P, P.c.id == X.c.patient_id)).where(
         X.c.organization_id == param("org", X.c.organization_id),
         X.c.authority == param("authority", X.c.authority), one_of(X.c.value, "values", dialect))
-    return Prepared(union_all(own, xref))
+    return Prepared(union_all(own, xref), plan_each_time=True)
 
 
 def prefetch_patients(session: Session, cache: BatchCache, wanted: dict[uuid.UUID, set[tuple[str, str]]],

@@ -61,8 +61,12 @@ class _Plan:
 class Prepared:
     """A statement executed through the cursor; `keyed=True` for inserts whose column set comes from params."""
 
-    def __init__(self, stmt: ClauseElement, *, keyed: bool = False) -> None:
+    def __init__(self, stmt: ClauseElement, *, keyed: bool = False, plan_each_time: bool = False) -> None:
+        """`plan_each_time`: never a server-side prepared statement, so PostgreSQL plans every execution for
+        its actual parameters (for list parameters, whose best plan depends on the list's length: a
+        prepared statement's generic plan can fall back to a sequential scan)."""
         self.stmt, self.keyed = stmt, keyed
+        self.prepare: bool | None = False if plan_each_time else None
         self._plans: dict[tuple, _Plan] = {}
 
     def _plan(self, conn: Connection, values: dict[str, Any]) -> _Plan:
@@ -77,7 +81,10 @@ class Prepared:
         plan = self._plan(conn, values)
         cursor = conn.connection.dbapi_connection.cursor()
         try:
-            cursor.execute(plan.sql, plan.params(values))
+            if self.prepare is None or conn.dialect.name != "postgresql":
+                cursor.execute(plan.sql, plan.params(values))
+            else:
+                cursor.execute(plan.sql, plan.params(values), prepare=self.prepare)
             return plan.rows(cursor) if plan.row is not None else []
         finally:
             cursor.close()

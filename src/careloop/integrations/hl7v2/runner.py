@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 from careloop.config import get_settings
 from careloop.integrations.hl7v2.mllp import Listener
+from careloop.runtime import settle_heap
 
 
 def listener_from_settings(factory=None, *, host: str | None = None, port: int | None = None) -> Listener:
@@ -49,6 +50,7 @@ async def _serve(host: str, port: int, on_ready: Callable[[int], None] | None) -
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
     await listener.start()
+    settle_heap()
     if on_ready:
         on_ready(listener.port)
     try:

@@ -93,7 +93,8 @@ VisitRow = namedtuple("VisitRow", [c.key for c in _VISIT_COLUMNS])
 @lru_cache(maxsize=4)
 def _visits_statement(dialect: str) -> Prepared:
     return Prepared(select(V.c.visit_key, *_VISIT_COLUMNS).select_from(V.join(E, E.c.id == V.c.encounter_id)).where(
-        V.c.organization_id == param("org", V.c.organization_id), one_of(V.c.visit_key, "keys", dialect)))
+        V.c.organization_id == param("org", V.c.organization_id), one_of(V.c.visit_key, "keys", dialect)),
+        plan_each_time=True)
 
 
 def prefetch_visits(session: Session, cache: BatchCache, wanted: dict[uuid.UUID, set[str]], chunk: int = 500) -> None:
