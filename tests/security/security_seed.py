@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from dataclasses import dataclass, field
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from careloop import clock
 from careloop.auth import service as auth_service
 from careloop.auth.actor import system_actor
 from careloop.auth.models import BreakGlassGrant
+from careloop.care_plans import content
+from careloop.care_plans import service as plans
+from careloop.care_plans.schemas import ActivityCreate, CarePlanCreate, EducationCreate, GoalCreate
 from careloop.care_teams import service as care_teams
 from careloop.care_teams.models import CareTeamMember, CareTeamRole
 from careloop.clinical import service as clinical
+from careloop.events.models import DomainEvent
+from careloop.integrations.hl7v2.models import Hl7Message, Hl7Route, MessageStatus
 from careloop.organizations.models import Organization
 from careloop.patients.models import Patient
+from careloop.protocols import service as protocols
 from careloop.staff.models import Staff, StaffRole
 from careloop.tasks import service as tasks_service
 from careloop.tasks.schemas import TaskCreate
@@ -49,6 +58,11 @@ class Tenant:
     outsider: Staff  # a care coordinator who is on no care team
     task: uuid.UUID  # a task for `patient`, owned by the coordinator
     queued_task: uuid.UUID  # a task for `patient` waiting, unowned, in the care coordinators' queue
+    fresh: Patient  # a patient without any care plan (the coordinator is on its team)
+    plans: dict[str, uuid.UUID]  # "active" (of `patient`), "draft" (of `duplicate`) and their parts
+    run: uuid.UUID  # a protocol run (intake) of `patient`
+    messages: dict[str, int]  # HL7 messages: "review" (unknown patient, queued), "dead" (AE dead letter)
+    hl7_facility: str  # the receiving facility (MSH-6) routed to this organisation
     tokens: dict[StaffRole, str] = field(default_factory=dict)
 
     def token(self, role: StaffRole) -> str:
@@ -84,7 +98,76 @@ def build_tenant(session: Session, *, tokens: bool = True) -> Tenant:
     tenant = Tenant(org=org, staff=staff, patient=patient, duplicate=duplicate, records=records, member=member,
                     grant=grant, target=make_staff(session, org, StaffRole.SCHEDULER),
                     spare=make_staff(session, org, StaffRole.PHARMACIST), outsider=outsider,
-                    task=tasks[0].id, queued_task=tasks[1].id)
+                    task=tasks[0].id, queued_task=tasks[1].id, fresh=make_patient(session, org, coordinator),
+                    plans=_care_plans(session, staff, patient, duplicate, records["conditions"]),
+                    run=_protocol_run(session, patient), **_hl7_messages(session, org))
     if tokens:
         tenant.tokens = {role: make_token(session, s) for role, s in staff.items()}
     return tenant
+
+
+def _plan_content(session: Session, actor, plan_id: uuid.UUID, condition_id: uuid.UUID | None) -> dict[str, uuid.UUID]:
+    ids = {}
+    if condition_id is not None:
+        ids["problem"] = content.add_problem(session, actor, plan_id, condition_id).id
+    ids["goal"] = content.add_goal(session, actor, plan_id, GoalCreate(description="Walk 20 minutes a day")).id
+    ids["activity"] = content.add_activity(session, actor, plan_id, ActivityCreate(
+        description="Weekly check-in call", goal_id=ids["goal"], frequency_days=7,
+        next_due_date=clock.today() + dt.timedelta(days=2))).id
+    ids["education"] = content.add_education(session, actor, plan_id, EducationCreate(
+        title="Staying active", body="Short walks after meals help.")).id
+    return ids
+
+
+def _care_plans(session: Session, staff: dict[StaffRole, Staff], patient: Patient, duplicate: Patient,
+                condition_id: uuid.UUID) -> dict[str, uuid.UUID]:
+    """An active plan for `patient` (signed by the PCP) and a draft for `duplicate`, each with content."""
+    writer = auth_service.actor_for_staff(staff[StaffRole.CARE_COORDINATOR])
+    active = plans.create_plan(session, writer, patient.id, CarePlanCreate(title="Heart failure plan"))
+    active_parts = _plan_content(session, writer, active.id, condition_id)
+    plans.sign_plan(session, auth_service.actor_for_staff(staff[StaffRole.PRIMARY_CARE_PHYSICIAN]), active.id,
+                    expected_version=None)
+    draft = plans.create_plan(session, writer, duplicate.id, CarePlanCreate(title="First plan"))
+    kind = clinical.KINDS["conditions"]
+    condition = clinical.create_record(session, system_actor(patient.organization_id), kind, duplicate.id,
+                                       kind.create(**RECORD_BODIES["conditions"][0]))
+    draft_parts = _plan_content(session, writer, draft.id, condition.id)
+    spare = clinical.create_record(session, system_actor(patient.organization_id), kind, duplicate.id,
+                                   kind.create(code="I10", display="Essential hypertension"))
+    return {"active": active.id, "draft": draft.id, "spare_condition": spare.id,
+            **{f"active_{k}": v for k, v in active_parts.items()},
+            **{f"draft_{k}": v for k, v in draft_parts.items()}}
+
+
+def _protocol_run(session: Session, patient: Patient) -> uuid.UUID:
+    """The intake run the patient's enrolment starts (the event is dispatched here rather than by a worker)."""
+    session.flush()
+    enrolled = session.scalars(select(DomainEvent).where(DomainEvent.patient_id == patient.id,
+                                                         DomainEvent.type == "patient.enrolled")).one()
+    [run_id, *_] = protocols.start_runs(session, [enrolled])
+    return run_id
+
+
+ADT = ("MSH|^~\\&|HIS|GENHOSP|CL|{facility}|20261101080000||ADT^A01|{control}|P|2.5.1\r"
+        "EVN|A01|20261101080000\r"
+        "PID|1||{mrn}^^^HOSP^MR||Unmatched^Person||19600101|F\r"
+        "PV1|1|I|4E^401^B^GENHOSP|||||||||||||||{visit}")
+
+
+def _hl7_messages(session: Session, org: Organization) -> dict:
+    """A route, a message waiting in the review queue (no such patient here) and a dead letter (AE)."""
+    facility = f"FAC{uuid.uuid4().hex[:8]}"
+    session.add(Hl7Route(organization_id=org.id, receiving_facility=facility, label="seeded feed"))
+    ids = {}
+    for name, status, ack in (("review", MessageStatus.NEEDS_REVIEW, "AA"), ("dead", MessageStatus.ERROR, "AE")):
+        control = uuid.uuid4().hex[:20]
+        raw = ADT.format(facility=facility, control=control, mrn=f"H{control[:8]}", visit=f"V{control[:6]}")
+        message = Hl7Message(organization_id=org.id, channel="http", raw=raw, received_at=clock.now(),
+                             sending_facility="GENHOSP", receiving_facility=facility, control_id=control,
+                             message_type="ADT", trigger_event="A01", hl7_version="2.5.1", status=status,
+                             ack_code=ack, dedupe_key=f"GENHOSP|{control}", patient_identifier=f"H{control[:8]}",
+                             error_text="seeded dead letter" if status == MessageStatus.ERROR else None)
+        session.add(message)
+        session.flush()
+        ids[name] = message.id
+    return {"messages": ids, "hl7_facility": facility}

@@ -17,7 +17,7 @@ import pyotp
 import pytest
 from fastapi import Depends
 from fastapi.routing import APIRoute
-from security_seed import RECORD_BODIES, Tenant, World
+from security_seed import ADT, RECORD_BODIES, Tenant, World
 from sqlalchemy.orm import object_session
 from starlette.routing import Mount
 
@@ -25,6 +25,7 @@ from careloop.auth import secrets_box
 from careloop.auth import service as auth_service
 from careloop.auth.deps import api_actor
 from careloop.auth.permissions import ROLE_PERMISSIONS, Permission
+from careloop.care_plans.models import CarePlan
 from careloop.main import create_app
 from careloop.staff.models import StaffRole
 from factories import PASSWORD, auth, make_token
@@ -124,8 +125,33 @@ def _record_id(t: Tenant, path: str) -> uuid.UUID:
     return t.records[kind]
 
 
+# Care plan routes that act on the active plan (the others edit the draft, which belongs to `duplicate`).
+_ON_ACTIVE_PLAN = ("/revise", "/complete", "/done")
+_NEW_PLAN = ("/api/v1/patients/{patient_id}/care-plans", "/patients/{patient_id}/care-plan")
+
+
+def _plan(t: Tenant, path: str, part: str = "") -> uuid.UUID:
+    which = "active" if path.endswith(_ON_ACTIVE_PLAN) else "draft"
+    return t.plans[f"{which}_{part}" if part else which]
+
+
+def _patient_id(t: Tenant, path: str) -> uuid.UUID:
+    if path in _NEW_PLAN:
+        return t.fresh.id  # a patient without a plan, so one can be started
+    if path.startswith("/patients/{patient_id}/care-plan"):
+        return t.patient.id
+    return t.patient.id
+
+
 PATH_IDS: dict[str, Callable[[Tenant, str], Any]] = {
-    "patient_id": lambda t, _: t.patient.id,
+    "patient_id": _patient_id,
+    "care_plan_id": _plan,
+    "problem_id": lambda t, path: _plan(t, path, "problem"),
+    "goal_id": lambda t, path: _plan(t, path, "goal"),
+    "activity_id": lambda t, path: _plan(t, path, "activity"),
+    "item_id": lambda t, path: _plan(t, path, "education"),
+    "run_id": lambda t, _: t.run,
+    "message_id": lambda t, path: t.messages["dead" if path.endswith("/replay") else "review"],
     "record_id": _record_id,
     "member_id": lambda t, _: t.member.id,
     "staff_id": lambda t, _: t.target.id,
@@ -188,8 +214,52 @@ BODIES: dict[tuple[str, str], Callable[[Tenant], dict]] = {
     ("POST", "/tasks/{task_id}/time"): lambda t: {"minutes": "15"},
     ("POST", "/patients/{patient_id}/tasks"): lambda t: {
         "title": "Arrange transport", "assign": f"staff:{t.staff[StaffRole.CARE_COORDINATOR].id}"},
+    # Care plans (API), protocol runs and the HL7 review queue.
+    ("POST", "/api/v1/patients/{patient_id}/care-plans"): lambda t: {"title": "Heart failure plan"},
+    ("PATCH", "/api/v1/care-plans/{care_plan_id}"): lambda t: {"title": "First plan, revised"},
+    ("POST", "/api/v1/care-plans/{care_plan_id}/complete"): lambda t: {"reason": "Goals met"},
+    ("POST", "/api/v1/care-plans/{care_plan_id}/revoke"): lambda t: {"reason": "Started for the wrong episode"},
+    ("POST", "/api/v1/care-plans/{care_plan_id}/problems"): lambda t: {
+        "condition_id": str(t.plans["spare_condition"])},
+    ("POST", "/api/v1/care-plans/{care_plan_id}/goals"): lambda t: {"description": "Sleep seven hours"},
+    ("PATCH", "/api/v1/care-plans/{care_plan_id}/goals/{goal_id}"): lambda t: {"description": "Walk 30 minutes"},
+    ("POST", "/api/v1/care-plans/{care_plan_id}/goals/{goal_id}/status"): lambda t: {"status": "cancelled"},
+    ("POST", "/api/v1/care-plans/{care_plan_id}/goals/{goal_id}/notes"): lambda t: {"body": "Walked 4 days"},
+    ("POST", "/api/v1/care-plans/{care_plan_id}/activities"): lambda t: {"description": "Call every month"},
+    ("PATCH", "/api/v1/care-plans/{care_plan_id}/activities/{activity_id}"): lambda t: {
+        "description": "Call every two weeks"},
+    ("POST", "/api/v1/care-plans/{care_plan_id}/education"): lambda t: {"title": "Salt", "body": "Less salt."},
+    ("POST", "/api/v1/protocol-runs/{run_id}/cancel"): lambda t: {"reason": "Patient moved away"},
+    ("POST", "/api/v1/hl7/messages/{message_id}/link"): lambda t: {"patient_id": str(t.patient.id)},
+    ("POST", "/api/v1/hl7/messages/{message_id}/dismiss"): lambda t: {"reason": "Test message from the hospital"},
+    # ... and their pages' forms.
+    ("POST", "/patients/{patient_id}/care-plan"): lambda t: {"title": "Heart failure plan"},
+    ("POST", "/care-plans/{care_plan_id}/sign"): lambda t: {},
+    ("POST", "/care-plans/{care_plan_id}/end"): lambda t: {"status": "revoked",
+                                                           "reason": "Started for the wrong episode"},
+    ("POST", "/care-plans/{care_plan_id}/details"): lambda t: {"title": "First plan, revised"},
+    ("POST", "/care-plans/{care_plan_id}/problems"): lambda t: {"condition_id": str(t.plans["spare_condition"])},
+    ("POST", "/care-plans/{care_plan_id}/goals"): lambda t: {"description": "Sleep seven hours"},
+    ("POST", "/care-plans/{care_plan_id}/goals/{goal_id}/status"): lambda t: {"status": "cancelled"},
+    ("POST", "/care-plans/{care_plan_id}/goals/{goal_id}/notes"): lambda t: {"body": "Walked 4 days"},
+    ("POST", "/care-plans/{care_plan_id}/activities"): lambda t: {"description": "Call every month"},
+    ("POST", "/care-plans/{care_plan_id}/education"): lambda t: {"title": "Salt", "body": "Less salt."},
+    ("POST", "/protocols/runs/{run_id}/cancel"): lambda t: {"reason": "Patient moved away"},
+    ("POST", "/admin/hl7/messages/{message_id}/link"): lambda t: {"mrn": t.patient.mrn},
+    ("POST", "/admin/hl7/messages/{message_id}/create-patient"): lambda t: {
+        "coordinator_id": str(t.staff[StaffRole.CARE_COORDINATOR].id)},
+    ("POST", "/admin/hl7/messages/{message_id}/dismiss"): lambda t: {"reason": "Test message from the hospital"},
     ("POST", "/login/mfa"): lambda t: {"code": _current_totp(t)},
     ("POST", "/account/mfa"): lambda t: {"code": _current_totp(t)},
+}
+# Bodies that are not JSON or a form: (content type, bytes).
+RAW_BODIES: dict[tuple[str, str], Callable[[Tenant], tuple[str, bytes]]] = {
+    ("POST", "/api/v1/hl7/messages"): lambda t: ("x-application/hl7-v2+er7", ADT.format(
+        facility=t.hl7_facility, control=uuid.uuid4().hex[:20], mrn=t.patient.mrn, visit="V1").encode()),
+}
+# The version a PATCH must name in If-Match (default 1).
+VERSIONS: dict[tuple[str, str], Callable[[Tenant, Any], int]] = {
+    ("PATCH", "/api/v1/care-plans/{care_plan_id}"): lambda t, session: session.get(CarePlan, t.plans["draft"]).version,
 }
 for _kind, (_create, _update) in RECORD_BODIES.items():
     BODIES[("POST", RECORDS + _kind)] = lambda t, body=_create: body
@@ -205,9 +275,16 @@ class Caller:
     case: RouteCase
 
     def send(self, tenant: Tenant, *, token: str | None = None, cookie: tuple[str, str] | None = None):
-        headers = {"If-Match": 'W/"1"'} if self.case.method == "PATCH" else {}
+        key = (self.case.method, self.case.path)
+        headers = {}
+        if self.case.method == "PATCH":
+            self.world.session.expire_all()
+            headers["If-Match"] = f'W/"{VERSIONS[key](tenant, self.world.session) if key in VERSIONS else 1}"'
         kwargs: dict[str, Any] = {}
-        body = BODIES.get((self.case.method, self.case.path))
+        body = BODIES.get(key)
+        if key in RAW_BODIES:
+            content_type, kwargs["content"] = RAW_BODIES[key](tenant)
+            headers["Content-Type"] = content_type
         if self.case.has_body and not refusals_only(self.case):
             assert body is not None, f"add a minimal valid body for {self.case.method} {self.case.path} to BODIES"
         if token is not None:
@@ -269,17 +346,7 @@ KNOWN_BROKEN: dict[tuple[str, str], str] = {}
 # Route families added while their seeded records were still being built: only the refusals (stranger, role,
 # token scope) are checked, with placeholder ids. Each owner should add seeded ids to PATH_IDS and bodies to
 # BODIES, then drop the family here so other-organisation (404) and allowed (2xx) are checked too.
-REFUSALS_ONLY = (
-    ("/api/v1/hl7/", "HL7 review-queue messages are not seeded yet (integrations/hl7v2)"),
-    ("/admin/hl7/", "HL7 review-queue messages are not seeded yet (integrations/hl7v2)"),
-    ("/api/v1/care-plans", "care plans, problems, goals and activities are not seeded yet (care_plans)"),
-    ("/api/v1/patients/{patient_id}/care-plans", "care plans are not seeded yet (care_plans)"),
-    ("/care-plans", "care plans are not seeded yet (care_plans)"),
-    ("/patients/{patient_id}/care-plan", "care plans are not seeded yet (care_plans)"),
-    ("/api/v1/protocols", "protocol definitions and runs are not seeded yet (protocols)"),
-    ("/api/v1/protocol-runs", "protocol runs are not seeded yet (protocols)"),
-    ("/protocols/runs/", "protocol runs are not seeded yet (protocols)"),
-)
+REFUSALS_ONLY: tuple[tuple[str, str], ...] = ()
 
 
 def refusals_only(case: RouteCase) -> bool:

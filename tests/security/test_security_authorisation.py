@@ -112,7 +112,7 @@ def test_care_team_search_never_includes_patients_outside_the_team(client, world
     assert page["items"] == []
     mine = client.get("/api/v1/patients", params={"limit": 200},
                       headers=auth(world.a.token(StaffRole.CARE_COORDINATOR))).json()["items"]
-    assert {i["id"] for i in mine} == {str(world.a.patient.id), str(world.a.duplicate.id)}
+    assert {i["id"] for i in mine} == {str(world.a.patient.id), str(world.a.duplicate.id), str(world.a.fresh.id)}
 
 
 def test_organisation_search_shows_outsiders_identification_only(client, world: World, session):

@@ -45,6 +45,7 @@ def review_queue(request: Request, session: Db, actor: Admin) -> HTMLResponse:
 @pages.post("/messages/{message_id}/link", dependencies=[Depends(verify_csrf)])
 def link(message_id: int, session: Db, actor: Admin,
          mrn: Annotated[str, Form(min_length=1, max_length=64)]) -> RedirectResponse:
+    review.get_message(session, actor, message_id)  # another organisation's message is 404 before the MRN is read
     review.link_patient(session, actor, message_id, review.find_patient_by_mrn(session, actor, mrn))
     return RedirectResponse("/admin/hl7/review", status_code=303)
 
