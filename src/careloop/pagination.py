@@ -1,9 +1,7 @@
-"""Opaque keyset cursors: base64url of the last row's sort values; stable order ends with the id."""
+"""Opaque keyset cursors: the last row's sort values, sealed (AES-GCM); stable order ends with the id."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime as dt
 import uuid
 from collections.abc import Sequence
@@ -12,21 +10,25 @@ from typing import Any
 import orjson
 from sqlalchemy import ColumnElement, and_, or_
 
+from careloop.auth import secrets_box
 from careloop.errors import BadRequest
+
+CURSOR_PURPOSE = "page-cursor"
 
 
 def encode_cursor(values: list[Any]) -> str:
-    """Encode sort values of the last row of a page."""
+    """Seal the sort values of the last row of a page: cursors travel in URLs and the values can be
+    identifiers (a name key, a birth date), so they are encrypted, not merely encoded."""
     def plain(v: Any) -> Any:
         return str(v) if isinstance(v, uuid.UUID | dt.date | dt.datetime) else v
-    return base64.urlsafe_b64encode(orjson.dumps([plain(v) for v in values])).decode().rstrip("=")
+    return secrets_box.seal(orjson.dumps([plain(v) for v in values]), CURSOR_PURPOSE)
 
 
 def decode_cursor(cursor: str, size: int) -> list[Any]:
-    """Decode a cursor made by encode_cursor; BadRequest when it is not one."""
+    """Open a cursor made by encode_cursor; BadRequest when it is not one (garbled, forged or altered)."""
     try:
-        values = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (binascii.Error, orjson.JSONDecodeError, ValueError) as err:
+        values = orjson.loads(secrets_box.unseal(cursor, CURSOR_PURPOSE))
+    except (orjson.JSONDecodeError, ValueError) as err:
         raise BadRequest("Invalid cursor", code="invalid_cursor") from err
     if not isinstance(values, list) or len(values) != size:
         raise BadRequest("Invalid cursor", code="invalid_cursor")

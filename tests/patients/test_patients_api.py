@@ -106,5 +106,5 @@ def test_deceased_needs_a_date_and_renaming_refreshes_search_keys(session, clien
     done = client.patch(url, json={"status": "deceased", "deceased_date": "2026-01-02", "family_name": "Zyx"},
                         headers=headers)
     assert done.status_code == 200
-    found = client.get("/api/v1/patients?name=zyx", headers=auth(token)).json()["items"]
+    found = client.post("/api/v1/patients/_search", json={"name": "zyx"}, headers=auth(token)).json()["items"]
     assert [p["id"] for p in found] == [str(patient.id)]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+from urllib.parse import parse_qsl
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -28,7 +30,8 @@ def _population(session):
 
 
 def _names(client, token, query):
-    response = client.get(f"/api/v1/patients?{query}", headers=auth(token))
+    """Search with the criteria in the body (POST _search), written here as a query string for brevity."""
+    response = client.post("/api/v1/patients/_search", json=dict(parse_qsl(query)), headers=auth(token))
     assert response.status_code == 200, response.text
     return [f"{p['given_name']} {p['family_name']}" for p in response.json()["items"]]
 
@@ -67,16 +70,35 @@ def test_sorting_and_bad_parameters(session, client):
     assert client.get("/api/v1/patients?limit=1000", headers=auth(token)).status_code == 422
 
 
+def test_identifying_terms_are_refused_in_the_url_and_cursors_are_sealed(session, client):
+    *_, token = _population(session)
+    for term in ("name=smith", "mrn=X1", "birth_date=1951-01-01", "identifier=X1"):
+        response = client.get(f"/api/v1/patients?{term}", headers=auth(token))
+        assert response.status_code == 400 and response.json()["code"] == "search_terms_in_url"
+        assert term.split("=")[1] not in response.text
+    page = client.post("/api/v1/patients/_search", json={"name": "smith", "limit": 1}, headers=auth(token)).json()
+    cursor = page["next_cursor"]
+    assert cursor and "smith" not in base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).lower().decode(
+        "latin-1")
+    tampered = cursor[:-2] + ("AA" if cursor[-2:] != "AA" else "BB")
+    again = client.post("/api/v1/patients/_search", json={"name": "smith", "limit": 1, "cursor": tampered},
+                        headers=auth(token))
+    assert again.status_code == 400 and again.json()["code"] == "invalid_cursor"
+    extra = client.post("/api/v1/patients/_search", json={"name": "smith", "ssn": "1"}, headers=auth(token))
+    assert extra.status_code == 422
+
+
 def test_care_team_scope_for_a_coordinator(session, client):
     _org, coordinator, _, _patients, _ = _population(session)
     token = make_token(session, coordinator)
     session.commit()
     mine = _names(client, token, "limit=50")
     assert len(mine) == 4 and "John Smith" not in mine  # John is the other coordinator's patient
-    restricted = client.get("/api/v1/patients?scope=organization&name=smith&birth_date=1951-01-01",
-                            headers=auth(token)).json()["items"]
+    restricted = client.post("/api/v1/patients/_search", json={
+        "scope": "organization", "name": "smith", "birth_date": "1951-01-01"}, headers=auth(token)).json()["items"]
     assert len(restricted) == 1 and restricted[0]["access"] == "restricted" and restricted[0]["sex"] is None
-    too_broad = client.get("/api/v1/patients?scope=organization&name=smith", headers=auth(token))
+    too_broad = client.post("/api/v1/patients/_search", json={"scope": "organization", "name": "smith"},
+                            headers=auth(token))
     assert too_broad.status_code == 400 and too_broad.json()["code"] == "search_too_broad"
 
 

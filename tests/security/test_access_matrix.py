@@ -249,6 +249,9 @@ BODIES: dict[tuple[str, str], Callable[[Tenant], dict]] = {
     ("POST", "/admin/hl7/messages/{message_id}/create-patient"): lambda t: {
         "coordinator_id": str(t.staff[StaffRole.CARE_COORDINATOR].id)},
     ("POST", "/admin/hl7/messages/{message_id}/dismiss"): lambda t: {"reason": "Test message from the hospital"},
+    ("POST", "/patients"): lambda t: {"name": t.patient.family_name[:3], "status": "active"},
+    ("POST", "/patients/results"): lambda t: {"mrn": t.patient.mrn},
+    ("POST", "/api/v1/patients/_search"): lambda t: {"name": t.patient.family_name[:3]},
     ("POST", "/login/mfa"): lambda t: {"code": _current_totp(t)},
     ("POST", "/account/mfa"): lambda t: {"code": _current_totp(t)},
 }

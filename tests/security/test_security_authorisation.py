@@ -108,7 +108,8 @@ def test_an_ended_membership_ends_access(client, world: World):
 def test_care_team_search_never_includes_patients_outside_the_team(client, world: World, session):
     token = make_token(session, world.a.outsider)
     session.commit()
-    page = client.get("/api/v1/patients", params={"name": world.a.patient.family_name}, headers=auth(token)).json()
+    page = client.post("/api/v1/patients/_search", json={"name": world.a.patient.family_name},
+                       headers=auth(token)).json()
     assert page["items"] == []
     mine = client.get("/api/v1/patients", params={"limit": 200},
                       headers=auth(world.a.token(StaffRole.CARE_COORDINATOR))).json()["items"]
@@ -119,16 +120,18 @@ def test_organisation_search_shows_outsiders_identification_only(client, world: 
     token = make_token(session, world.a.outsider)
     session.commit()
     p = world.a.patient
-    response = client.get("/api/v1/patients", params={"scope": "organization", "name": p.family_name,
-                                                      "birth_date": p.birth_date.isoformat()}, headers=auth(token))
+    response = client.post("/api/v1/patients/_search", json={"scope": "organization", "name": p.family_name,
+                                                              "birth_date": p.birth_date.isoformat()},
+                           headers=auth(token))
     [hit] = response.json()["items"]
     assert hit["access"] == "restricted" and hit["id"] == str(p.id)
     assert {k for k, v in hit.items() if v is not None} == {"id", "mrn", "given_name", "family_name", "birth_date",
                                                            "access"}
-    too_broad = client.get("/api/v1/patients", params={"scope": "organization", "name": "a"}, headers=auth(token))
+    too_broad = client.post("/api/v1/patients/_search", json={"scope": "organization", "name": "a"},
+                            headers=auth(token))
     assert too_broad.status_code == 400 and too_broad.json()["code"] == "search_too_broad"
-    by_mrn = client.get("/api/v1/patients", params={"scope": "organization", "mrn": world.b.patient.mrn},
-                        headers=auth(token))
+    by_mrn = client.post("/api/v1/patients/_search", json={"scope": "organization", "mrn": world.b.patient.mrn},
+                         headers=auth(token))
     assert by_mrn.json()["items"] == []  # never another organisation's
 
 

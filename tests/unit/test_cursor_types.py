@@ -38,7 +38,8 @@ def test_wrong_types_are_invalid_cursors(values):
     assert caught.value.code == "invalid_cursor"
 
 
-@pytest.mark.parametrize("cursor", ["", "%%%", "bm90IGpzb24", encode_cursor(["only one"])])
+@pytest.mark.parametrize("cursor", ["", "%%%", "bm90IGpzb24", "WyJhIl0", None],
+                         ids=["empty", "garbled", "json", "unsealed", "short"])
 def test_garbled_or_short_cursors_are_invalid(cursor):
     with pytest.raises(BadRequest):
-        decode_typed_cursor(cursor, KINDS)
+        decode_typed_cursor(cursor if cursor is not None else encode_cursor(["only one"]), KINDS)

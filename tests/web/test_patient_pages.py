@@ -29,15 +29,33 @@ def test_supervisor_sees_the_whole_organisation(client, world):
     assert 'href="/admin/audit"' in page  # the Admin navigation item
 
 
+def _search(client, **terms):
+    return post_form(client, "/patients", terms).text
+
+
 def test_search_by_name_prefix_mrn_and_birth_date(client, world):
     sign_in(client, world.supervisor.email)
-    assert "Hopper, Grace" in client.get("/patients?name=hop").text
-    assert "Hopper" not in client.get("/patients?name=lov").text
-    assert "Lovelace, Ada" in client.get("/patients?q=MINE001").text
-    by_date = client.get("/patients?q=12/09/1946").text
+    assert "Hopper, Grace" in _search(client, name="hop")
+    assert "Hopper" not in _search(client, name="lov")
+    assert "Lovelace, Ada" in _search(client, q="MINE001")  # the global search box
+    by_date = _search(client, q="12/09/1946")
     assert "Hopper, Grace" in by_date and "Lovelace" not in by_date
-    assert "Hopper, Grace" in client.get("/patients?q=grace+1946-12-09").text
-    assert "Enter the birth date as" in client.get("/patients?birth_date=31/31/1999").text
+    assert "Hopper, Grace" in _search(client, q="grace 1946-12-09")
+    assert "Enter the birth date as" in _search(client, birth_date="31/31/1999")
+
+
+def test_search_terms_never_travel_in_the_address(client, world):
+    """Names, MRNs and birth dates are posted: refused in a URL, and no link on a results page carries them."""
+    sign_in(client, world.supervisor.email)
+    for term in ("name=hop", "mrn=MINE001", "birth_date=1946-12-09", "q=grace"):
+        refused = client.get(f"/patients?{term}")
+        assert refused.status_code == 400 and "not sent in the address" in refused.text
+        assert term.split("=")[1] not in refused.text
+    page = _search(client, name="hop", sort="name")
+    hrefs = [h.split('"', 1)[0] for h in page.split('href="')[1:]]
+    assert hrefs and not [h for h in hrefs if "hop" in h.lower() or "name=" in h]
+    assert 'method="get"' not in page.split('id="patient-search"', 1)[0][-200:]
+    assert "Hopper, Grace" in page
 
 
 def test_pagination_follows_the_cursor(client, session, world):
@@ -49,14 +67,24 @@ def test_pagination_follows_the_cursor(client, session, world):
     assert first.count('class="patient-name"') == 25
     assert 'rel="next"' in first
     next_url = first.split('rel="next" href="', 1)[1].split('"', 1)[0].replace("&amp;", "&")
+    assert "Page" not in next_url and "pat" not in next_url.lower().split("?", 1)[1]  # the cursor is sealed
     second = client.get(next_url).text
     assert second.count('class="patient-name"') == 3  # 28 patients on this coordinator's team
     assert "First page" in second and 'rel="next"' not in second
+    # a search's further pages are posted with the terms as hidden fields, never linked
+    searched = _search(client, name="page", sort="name")
+    assert searched.count('class="patient-name"') == 25 and 'rel="next"' in searched
+    form = searched.split('<form method="post" action="/patients" class="pagination__form">', 1)[1].split("</form>")[0]
+    fields = dict(f.split('" value="') for f in (part.split('name="', 1)[1].split('">', 1)[0]
+                                                  for part in form.split("<input")[1:]))
+    assert fields["name"] == "page" and fields["cursor"]
+    assert _search(client, **{k: v for k, v in fields.items() if k != "csrf_token"}).count(
+        'class="patient-name"') == 2  # Page25, Page26
 
 
 def test_results_fragment_for_live_search(client, world):
     sign_in(client, world.coordinator.email)
-    fragment = client.get("/patients/results?name=lov")
+    fragment = post_form(client, "/patients/results", {"name": "lov"})
     assert fragment.status_code == 200
     assert "Lovelace, Ada" in fragment.text and "<html" not in fragment.text
 
@@ -73,8 +101,8 @@ def test_organisation_wide_search_lists_restricted_hits_with_break_the_glass(cli
     sign_in(client, world.coordinator.email)
     page = client.get("/patients?scope=organization").text
     assert "Enter an MRN, or a name and a birth date" in page
-    assert "needs an MRN" in client.get("/patients?scope=organization&name=hop").text
-    hit = client.get("/patients?scope=organization&mrn=THEIRS01").text
+    assert "needs an MRN" in _search(client, scope="organization", name="hop")
+    hit = _search(client, scope="organization", mrn="THEIRS01")
     assert "Hopper, Grace" in hit and "Outside your care teams" in hit and "Break the glass" in hit
     assert f'href="/patients/{world.theirs.id}"' in hit
 

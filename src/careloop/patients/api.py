@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from typing import Annotated
 
@@ -14,6 +13,7 @@ from careloop.auth.deps import require
 from careloop.auth.permissions import Permission
 from careloop.care_teams import service as care_teams
 from careloop.care_teams.models import CareTeamRole
+from careloop.errors import BadRequest
 from careloop.etags import require_if_match, set_etag
 from careloop.patients import queries, service
 from careloop.patients.models import Patient, PatientStatus
@@ -23,6 +23,7 @@ from careloop.patients.schemas import (
     PatientCreate,
     PatientPage,
     PatientRead,
+    PatientSearch,
     PatientSummary,
     PatientUpdate,
     StaffRef,
@@ -62,13 +63,21 @@ def to_summaries(session: Session, hits: list[queries.Hit]) -> list[PatientSumma
     return out
 
 
-@api.get("", response_model=PatientPage, summary="Search patients")
-def search_patients(
+# Query parameters a search by identity would need; refused in URLs (use POST /_search).
+SEARCH_TERMS_IN_URL = frozenset({"name", "mrn", "birth_date", "q", "family", "given", "birthdate", "identifier"})
+
+
+def _page(session: Session, actor: Actor, data: PatientSearch) -> PatientPage:
+    q = queries.PatientQuery(**data.model_dump())
+    hits, next_cursor = queries.search_patients(session, actor, q)
+    return PatientPage(items=to_summaries(session, hits), next_cursor=next_cursor)
+
+
+@api.get("", response_model=PatientPage, summary="List patients (filters without identifiers)")
+def list_patients(
+    request: Request,
     session: Annotated[Session, Depends(db)],
     actor: Annotated[Actor, Depends(require(Permission.PATIENT_READ))],
-    name: Annotated[str | None, Query(max_length=100, description="Prefix of family or given name")] = None,
-    birth_date: dt.date | None = None,
-    mrn: Annotated[str | None, Query(max_length=64)] = None,
     coordinator_id: uuid.UUID | None = None,
     status: PatientStatus | None = None,
     risk_tier: Annotated[str | None, Query(max_length=20)] = None,
@@ -77,10 +86,19 @@ def search_patients(
     limit: Annotated[int, Query(ge=1, le=200)] = 25,
     scope: Annotated[str, Query(pattern="^(care_team|organization)$")] = "care_team",
 ) -> PatientPage:
-    q = queries.PatientQuery(name=name, birth_date=birth_date, mrn=mrn, coordinator_id=coordinator_id,
-                             status=status, risk_tier=risk_tier, sort=sort, cursor=cursor, limit=limit, scope=scope)
-    hits, next_cursor = queries.search_patients(session, actor, q)
-    return PatientPage(items=to_summaries(session, hits), next_cursor=next_cursor)
+    """The caller's patients page by page. Searching by name, MRN or birth date is POST /_search."""
+    if SEARCH_TERMS_IN_URL & request.query_params.keys():
+        raise BadRequest("Search by name, MRN or birth date with POST /api/v1/patients/_search: identifiers do "
+                         "not belong in URLs", code="search_terms_in_url")
+    return _page(session, actor, PatientSearch(coordinator_id=coordinator_id, status=status, risk_tier=risk_tier,
+                                               sort=sort, cursor=cursor, limit=limit, scope=scope))
+
+
+@api.post("/_search", response_model=PatientPage, summary="Search patients by name, MRN, birth date and filters")
+def search_patients(data: PatientSearch, session: Annotated[Session, Depends(db)],
+                    actor: Annotated[Actor, Depends(require(Permission.PATIENT_READ))]) -> PatientPage:
+    """The criteria travel in the body (never the URL). The next page: the same body with `cursor`."""
+    return _page(session, actor, data)
 
 
 @api.post("", response_model=PatientRead, status_code=201, summary="Register a patient")

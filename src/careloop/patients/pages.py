@@ -60,17 +60,36 @@ class ListParams:
     scope: str = "care_team"
 
 
-def _params(q: Text = "", name: Text = "", mrn: Text = "", birth_date: Text = "", coordinator: Text = "",
-            status: Text = "", risk_tier: Text = "", sort: Text = "name",
-            cursor: Annotated[str, Query(max_length=500)] = "", scope: Text = "care_team") -> ListParams:
+# Search terms that identify a patient: accepted in a POSTed form only, never in the address (browser history,
+# proxies and server logs keep URLs).
+SEARCH_TERMS = ("q", "name", "mrn", "birth_date")
+FormText = Annotated[str, Form(max_length=100)]
+
+
+def _url_params(request: Request, coordinator: Text = "", status: Text = "", risk_tier: Text = "",
+                sort: Text = "name", cursor: Annotated[str, Query(max_length=500)] = "",
+                scope: Text = "care_team") -> ListParams:
+    """The list's filters from the address (no identifiers)."""
+    if any(term in request.query_params for term in SEARCH_TERMS):
+        raise BadRequest("Search with the form: names, MRNs and birth dates are not sent in the address",
+                         code="search_terms_in_url")
+    return ListParams(coordinator=coordinator, status=status, risk_tier=risk_tier, sort=sort, cursor=cursor,
+                      scope=scope)
+
+
+def _form_params(q: FormText = "", name: FormText = "", mrn: FormText = "", birth_date: FormText = "",
+                 coordinator: FormText = "", status: FormText = "", risk_tier: FormText = "", sort: FormText = "name",
+                 cursor: Annotated[str, Form(max_length=500)] = "", scope: FormText = "care_team") -> ListParams:
+    """The search form (or the global search box, `q`: one field split into name, MRN and birth date)."""
     typed = {"name": name.strip(), "mrn": mrn.strip(), "birth_date": birth_date.strip()}
-    if q.strip():  # the global search box: one field split into name, MRN and birth date
+    if q.strip():
         typed = parse_quick(q)
     return ListParams(**typed, coordinator=coordinator, status=status, risk_tier=risk_tier, sort=sort,
                       cursor=cursor, scope=scope)
 
 
-Params = Annotated[ListParams, Depends(_params)]
+Params = Annotated[ListParams, Depends(_url_params)]
+SearchParams = Annotated[ListParams, Depends(_form_params)]
 
 
 def parse_date(text: str) -> dt.date | None:
@@ -153,8 +172,7 @@ def coordinator_options(session: Session, actor: Actor) -> list[tuple[str, str]]
     return options
 
 
-@pages.get("/patients", response_class=HTMLResponse)
-def patient_list(request: Request, session: Db, actor: Reader, p: Params) -> HTMLResponse:
+def _list_page(request: Request, session: Session, actor: Actor, p: ListParams) -> HTMLResponse:
     context = _results(session, actor, p, request.state.shell.timezone)
     context.update(org_wide=actor.org_wide, coordinator_options=[("me", "Me"), *coordinator_options(session, actor)],
                    status_options=[(s.value, label(s)) for s in PatientStatus],
@@ -163,8 +181,20 @@ def patient_list(request: Request, session: Db, actor: Reader, p: Params) -> HTM
     return render_page(request, "patients/list.html", context)
 
 
-@pages.get("/patients/results", response_class=HTMLResponse)
-def patient_results(request: Request, session: Db, actor: Reader, p: Params) -> HTMLResponse:
+@pages.get("/patients", response_class=HTMLResponse)
+def patient_list(request: Request, session: Db, actor: Reader, p: Params) -> HTMLResponse:
+    """The list with filters from the address; searching by name, MRN or birth date posts the form."""
+    return _list_page(request, session, actor, p)
+
+
+@pages.post("/patients", response_class=HTMLResponse, dependencies=[Depends(verify_csrf)])
+def patient_search(request: Request, session: Db, actor: Reader, p: SearchParams) -> HTMLResponse:
+    """The list for a search posted from the form or the global search box (the terms stay out of URLs)."""
+    return _list_page(request, session, actor, p)
+
+
+@pages.post("/patients/results", response_class=HTMLResponse, dependencies=[Depends(verify_csrf)])
+def patient_results(request: Request, session: Db, actor: Reader, p: SearchParams) -> HTMLResponse:
     """The results table alone, for the list's live search (progressive enhancement)."""
     return render_page(request, "patients/_results.html", _results(session, actor, p, request.state.shell.timezone))
 

@@ -139,6 +139,25 @@ class PatientSummary(BaseModel):
     access: str = "full"
 
 
+class PatientSearch(BaseModel):
+    """Search criteria, sent in a POST body: names, MRNs and birth dates are identifiers and stay out of URLs
+    (proxies, browser history and server logs keep URLs)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Annotated[str | None, StringConstraints(max_length=100)] = Field(
+        default=None, description="Prefix of family or given name")
+    birth_date: dt.date | None = None
+    mrn: Annotated[str | None, StringConstraints(max_length=64)] = None
+    coordinator_id: uuid.UUID | None = None
+    status: PatientStatus | None = None
+    risk_tier: Annotated[str | None, StringConstraints(max_length=20)] = None
+    sort: Annotated[str, StringConstraints(pattern=r"^-?[a-z_]{1,20}$")] = "name"
+    cursor: Annotated[str | None, StringConstraints(max_length=500)] = None
+    limit: Annotated[int, Field(ge=1, le=200)] = 25
+    scope: Annotated[str, StringConstraints(pattern="^(care_team|organization)$")] = "care_team"
+
+
 class PatientPage(BaseModel):
     items: list[PatientSummary]
     next_cursor: str | None

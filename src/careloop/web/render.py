@@ -48,10 +48,15 @@ def static_url(path: str) -> str:
     return f"/static/{path}?v={__version__}"
 
 
+# Query parameters that would identify a patient: never written into a link (search forms post them).
+IDENTIFYING_PARAMS = frozenset({"q", "name", "mrn", "birth_date"})
+
+
 def url_with(path: str, params: dict[str, Any], **changes: Any) -> str:
-    """`path` with the given query parameters, changed as asked; empty values are left out."""
+    """`path` with the given query parameters, changed as asked; empty values and identifying ones (a
+    patient's name, MRN or birth date) are left out."""
     merged = {**params, **changes}
-    query = urlencode({k: v for k, v in merged.items() if v not in (None, "", False)})
+    query = urlencode({k: v for k, v in merged.items() if v not in (None, "", False) and k not in IDENTIFYING_PARAMS})
     return f"{path}?{query}" if query else path
 
 

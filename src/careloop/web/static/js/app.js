@@ -61,12 +61,14 @@
     var results = document.getElementById("results");
     var timer = null, inflight = null;
     var refresh = function () {
-      var params = new URLSearchParams(new FormData(form));
+      var data = new FormData(form);
       if (inflight) inflight.abort();
       inflight = new AbortController();
       results.setAttribute("aria-busy", "true");
-      fetch(form.getAttribute("data-live-search") + "?" + params.toString(),
-            { credentials: "same-origin", signal: inflight.signal })
+      /* posted, not put in the address: names, MRNs and birth dates must not reach URLs or history */
+      fetch(form.getAttribute("data-live-search"),
+            { method: "POST", body: new URLSearchParams(data), credentials: "same-origin",
+              signal: inflight.signal })
         .then(function (response) {
           if (response.redirected || response.status === 401) { idle.end(); return null; }
           return response.text();
@@ -75,7 +77,13 @@
           if (html === null) return;
           results.innerHTML = html;  /* server-rendered and escaped */
           results.setAttribute("aria-busy", "false");
-          window.history.replaceState(null, "", form.getAttribute("action") + "?" + params.toString());
+          var kept = new URLSearchParams();  /* only the filters that identify no one */
+          ["scope", "coordinator", "status", "risk_tier", "sort"].forEach(function (key) {
+            var value = data.get(key);
+            if (value) kept.set(key, value);
+          });
+          var query = kept.toString();
+          window.history.replaceState(null, "", form.getAttribute("action") + (query ? "?" + query : ""));
           idle.reset();
         })
         .catch(function (error) {
