@@ -9,6 +9,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import wraps
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -29,8 +30,10 @@ clients_app = typer.Typer(help="System clients (client-credentials grant).", no_
 audit_app = typer.Typer(help="The audit trail.", no_args_is_help=True)
 hl7_app = typer.Typer(help="HL7 v2 feed: routes, dead letters, replay.", no_args_is_help=True)
 protocols_app = typer.Typer(help="Standard workflows (protocol files).", no_args_is_help=True)
+directory_app = typer.Typer(help="The provider directory referrals are sent to.", no_args_is_help=True)
 for _sub, _name in ((db_app, "db"), (orgs_app, "orgs"), (users_app, "users"), (tokens_app, "tokens"),
-                    (clients_app, "clients"), (audit_app, "audit"), (hl7_app, "hl7"), (protocols_app, "protocols")):
+                    (clients_app, "clients"), (audit_app, "audit"), (hl7_app, "hl7"), (protocols_app, "protocols"),
+                    (directory_app, "directory")):
     app.add_typer(_sub, name=_name)
 
 out = Console()
@@ -134,6 +137,25 @@ def hl7_route(org: Annotated[str, typer.Option(help="Organisation name or id")],
     with unit_of_work() as session:
         route = review.add_route(session, find_organization(session, org), receiving_facility, label or None)
         out.print(f"route {route.receiving_facility} -> {org}")
+
+
+@directory_app.command("import")
+@friendly
+def directory_import(path: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV file")],
+                     org: Annotated[str, typer.Option(help="Organisation name or id")]) -> None:
+    """Create or update providers from a CSV file (columns as in docs/referrals.md); all rows or none."""
+    from careloop.auth.actor import system_actor
+    from careloop.organizations.service import find_organization
+    from careloop.referrals import service as referrals
+
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InvalidInput("The CSV must be UTF-8", field="path") from exc
+    with unit_of_work() as session:
+        organization = find_organization(session, org)
+        result = referrals.import_providers(session, system_actor(organization.id, "careloop-cli"), text)
+        out.print(f"providers: {result.created} created, {result.updated} updated")
 
 
 @hl7_app.command("deadletters")

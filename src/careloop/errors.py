@@ -74,5 +74,9 @@ class BadRequest(CareLoopError):
     code, status, title = "bad_request", 400, "Bad request"
 
 
+class UnsupportedMediaType(CareLoopError):
+    code, status, title = "unsupported_media_type", 415, "Unsupported media type"
+
+
 class PayloadTooLarge(CareLoopError):
     code, status, title = "payload_too_large", 413, "Request body too large"

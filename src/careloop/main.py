@@ -30,6 +30,7 @@ def create_app(*, session_factory: sessionmaker[Session] | None = None) -> FastA
     from careloop.integrations.hl7v2.api import api as hl7_api
     from careloop.patients.api import api as patients_api
     from careloop.protocols.api import api as protocol_api
+    from careloop.referrals.api import api as referral_api
     from careloop.staff.api import api as staff_api
     from careloop.tasks.api import api as tasks_api
     from careloop.transitions.api import api as transitions_api
@@ -42,7 +43,7 @@ def create_app(*, session_factory: sessionmaker[Session] | None = None) -> FastA
                               "(`careloop tokens create` or the client-credentials grant at /oauth/token).")
     app.state.session_factory = session_factory or get_session_factory()
     for r in (oauth, auth_api, patients_api, care_team_api, clinical_api, staff_api, audit_api,
-              tasks_api, hl7_api, transitions_api, care_plan_api, protocol_api):
+              tasks_api, hl7_api, transitions_api, care_plan_api, protocol_api, referral_api):
         app.include_router(r)
     _install_web(app)
     error_handlers.install(app)

@@ -12,6 +12,7 @@ from careloop.medications.models import Medication
 from careloop.organizations.models import Organization
 from careloop.patients.models import Patient, PatientMerge
 from careloop.protocols.models import ProtocolRun
+from careloop.referrals.models import Provider, Referral, ReferralEvent
 from careloop.staff.models import Staff
 from careloop.tasks.models import Notification, Task, TaskComment, TaskTimeEntry
 
@@ -19,6 +20,7 @@ __all__ = [
     "Activity", "Allergy", "ApiToken", "AuditChainHead", "AuditEvent", "Base", "BreakGlassGrant", "CarePlan",
     "CarePlanProblem", "CareTeamMember", "Condition", "DomainEvent", "EducationItem", "Encounter", "Goal",
     "GoalNote", "Hl7Message", "Hl7PatientIdentifier", "Hl7Route", "Hl7Visit", "LoginThrottle", "Medication",
-    "Notification", "Observation", "Organization", "Patient", "PatientMerge", "ProtocolRun", "Staff", "SystemClient",
+    "Notification", "Observation", "Organization", "Patient", "PatientMerge", "ProtocolRun", "Provider", "Referral",
+    "ReferralEvent", "Staff", "SystemClient",
     "Task", "TaskComment", "TaskTimeEntry", "WebSession",
 ]

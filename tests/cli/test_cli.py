@@ -115,3 +115,23 @@ def test_the_same_commands_on_postgresql(monkeypatch):
             assert run("demo", "--patients", "30")[0] == 2
     finally:
         pg.drop(engine, name)
+
+
+def test_directory_import_from_csv_and_its_errors(database_url, tmp_path):
+    from careloop.referrals.models import Provider
+
+    assert run("db", "upgrade")[0] == 0
+    assert run("orgs", "create", "Lakeside Practice")[0] == 0
+    good = tmp_path / "directory.csv"
+    good.write_text("external_id,name,specialty_code,specialty_display,accepting_new_patients\n"
+                    "1234567890,Dr. Ada Heart,207RC0000X,Cardiovascular Disease,no\n"
+                    "ORG-77,Lakeside Kidney Center,207RX0202X,Nephrology,yes\n", encoding="utf-8")
+    code, output = run("directory", "import", str(good), "--org", "Lakeside Practice")
+    assert code == 0 and "2 created, 0 updated" in output
+    assert run("directory", "import", str(good), "--org", "Lakeside Practice")[1].endswith("0 created, 2 updated")
+    bad = tmp_path / "bad.csv"
+    bad.write_text("external_id,name,specialty_code,specialty_display\nX1,Dr. No Code,cardio,Cardiology\n")
+    code, output = run("directory", "import", str(bad), "--org", "Lakeside Practice")
+    assert code == 2 and "Row 2: specialty_code is not valid" in output
+    assert run("directory", "import", str(good), "--org", "Nowhere")[0] == 2
+    assert count(database_url, Provider) == 2

@@ -24,6 +24,9 @@ from careloop.integrations.hl7v2.models import Hl7Message, Hl7Route, MessageStat
 from careloop.organizations.models import Organization
 from careloop.patients.models import Patient
 from careloop.protocols import service as protocols
+from careloop.referrals import service as referrals
+from careloop.referrals.models import Provider, ProviderKind
+from careloop.referrals.schemas import ReferralCreate
 from careloop.staff.models import Staff, StaffRole
 from careloop.tasks import service as tasks_service
 from careloop.tasks.schemas import TaskCreate
@@ -63,6 +66,8 @@ class Tenant:
     run: uuid.UUID  # a protocol run (intake) of `patient`
     messages: dict[str, int]  # HL7 messages: "review" (unknown patient, queued), "dead" (AE dead letter)
     hl7_facility: str  # the receiving facility (MSH-6) routed to this organisation
+    provider: uuid.UUID  # a directory entry (cardiology)
+    referral: uuid.UUID  # a draft referral of `patient` by its PCP to `provider`
     tokens: dict[StaffRole, str] = field(default_factory=dict)
 
     def token(self, role: StaffRole) -> str:
@@ -100,7 +105,8 @@ def build_tenant(session: Session, *, tokens: bool = True) -> Tenant:
                     spare=make_staff(session, org, StaffRole.PHARMACIST), outsider=outsider,
                     task=tasks[0].id, queued_task=tasks[1].id, fresh=make_patient(session, org, coordinator),
                     plans=_care_plans(session, staff, patient, duplicate, records["conditions"]),
-                    run=_protocol_run(session, patient), **_hl7_messages(session, org))
+                    run=_protocol_run(session, patient), **_hl7_messages(session, org),
+                    **_referral(session, staff[StaffRole.PRIMARY_CARE_PHYSICIAN], patient))
     if tokens:
         tenant.tokens = {role: make_token(session, s) for role, s in staff.items()}
     return tenant
@@ -137,6 +143,18 @@ def _care_plans(session: Session, staff: dict[StaffRole, Staff], patient: Patien
     return {"active": active.id, "draft": draft.id, "spare_condition": spare.id,
             **{f"active_{k}": v for k, v in active_parts.items()},
             **{f"draft_{k}": v for k, v in draft_parts.items()}}
+
+
+def _referral(session: Session, pcp: Staff, patient: Patient) -> dict[str, uuid.UUID]:
+    """A directory entry and a draft referral to it."""
+    provider = Provider(organization_id=patient.organization_id, external_id=uuid.uuid4().hex[:10],
+                        kind=ProviderKind.PRACTITIONER, name="Dr. Ada Heart", specialty_code="207RC0000X",
+                        specialty_display="Cardiovascular Disease")
+    session.add(provider)
+    session.flush()
+    referral = referrals.create_referral(session, auth_service.actor_for_staff(pcp), patient.id, ReferralCreate(
+        provider_id=provider.id, reason="Worsening dyspnoea"))
+    return {"provider": provider.id, "referral": referral.id}
 
 
 def _protocol_run(session: Session, patient: Patient) -> uuid.UUID:

@@ -151,6 +151,7 @@ PATH_IDS: dict[str, Callable[[Tenant, str], Any]] = {
     "activity_id": lambda t, path: _plan(t, path, "activity"),
     "item_id": lambda t, path: _plan(t, path, "education"),
     "run_id": lambda t, _: t.run,
+    "referral_id": lambda t, _: t.referral,
     "message_id": lambda t, path: t.messages["dead" if path.endswith("/replay") else "review"],
     "record_id": _record_id,
     "member_id": lambda t, _: t.member.id,
@@ -252,11 +253,17 @@ BODIES: dict[tuple[str, str], Callable[[Tenant], dict]] = {
     ("POST", "/patients"): lambda t: {"name": t.patient.family_name[:3], "status": "active"},
     ("POST", "/patients/results"): lambda t: {"mrn": t.patient.mrn},
     ("POST", "/api/v1/patients/_search"): lambda t: {"name": t.patient.family_name[:3]},
+    ("POST", "/api/v1/patients/{patient_id}/referrals"): lambda t: {
+        "provider_id": str(t.provider), "reason": "Chest pain on exertion"},
+    ("POST", "/api/v1/referrals/{referral_id}/status"): lambda t: {"status": "sent"},
     ("POST", "/login/mfa"): lambda t: {"code": _current_totp(t)},
     ("POST", "/account/mfa"): lambda t: {"code": _current_totp(t)},
 }
 # Bodies that are not JSON or a form: (content type, bytes).
 RAW_BODIES: dict[tuple[str, str], Callable[[Tenant], tuple[str, bytes]]] = {
+    ("POST", "/api/v1/directory/import"): lambda t: ("text/csv", (
+        "external_id,name,specialty_code,specialty_display\n"
+        f"{uuid.uuid4().hex[:10]},Lakeside Kidney Center,207RX0202X,Nephrology\n").encode()),
     ("POST", "/api/v1/hl7/messages"): lambda t: ("x-application/hl7-v2+er7", ADT.format(
         facility=t.hl7_facility, control=uuid.uuid4().hex[:20], mrn=t.patient.mrn, visit="V1").encode()),
 }

@@ -31,14 +31,17 @@ class Permission(enum.StrEnum):
     TASK_WRITE = "task:write"
     TASK_ASSIGN = "task:assign"
     TEAM_VIEW = "team:view"
+    REFERRAL_READ = "referral:read"
+    REFERRAL_WRITE = "referral:write"
+    DIRECTORY_ADMIN = "directory:admin"
 
 
 P = Permission
 _CLINICAL = {P.PATIENT_READ, P.PATIENT_WRITE, P.CLINICAL_READ, P.CLINICAL_WRITE, P.CARE_TEAM_WRITE,
              P.STAFF_READ, P.BREAK_GLASS, P.TRANSITIONS_READ, P.CARE_PLAN_READ, P.CARE_PLAN_WRITE, P.PROTOCOL_READ,
-             P.TASK_READ, P.TASK_WRITE}
+             P.TASK_READ, P.TASK_WRITE, P.REFERRAL_READ, P.REFERRAL_WRITE}
 _CLINICAL_READONLY = {P.PATIENT_READ, P.CLINICAL_READ, P.STAFF_READ, P.BREAK_GLASS, P.TRANSITIONS_READ,
-                      P.CARE_PLAN_READ, P.PROTOCOL_READ, P.TASK_READ}
+                      P.CARE_PLAN_READ, P.PROTOCOL_READ, P.TASK_READ, P.REFERRAL_READ}
 _ASSIGNS = {P.TASK_ASSIGN, P.TEAM_VIEW}  # who may move other people's tasks and see the team's workload
 _SIGNS = {P.CARE_PLAN_SIGN}  # who may sign a care plan off
 
@@ -55,10 +58,11 @@ ROLE_PERMISSIONS: dict[StaffRole, frozenset[Permission]] = {
     StaffRole.BILLING: frozenset({P.PATIENT_READ, P.STAFF_READ, P.TASK_READ}),
     StaffRole.SUPERVISOR: frozenset(_CLINICAL | _SIGNS | _ASSIGNS | {P.PATIENT_MERGE, P.AUDIT_READ,
                                                                      P.BREAK_GLASS_REVIEW, P.HL7_ADMIN,
-                                                                     P.PROTOCOL_ADMIN}),
+                                                                     P.PROTOCOL_ADMIN, P.DIRECTORY_ADMIN}),
     StaffRole.ADMINISTRATOR: frozenset({P.PATIENT_READ, P.PATIENT_WRITE, P.PATIENT_MERGE, P.STAFF_READ,
                                         P.STAFF_ADMIN, P.AUDIT_READ, P.BREAK_GLASS_REVIEW, P.TOKEN_ADMIN,
-                                        P.HL7_ADMIN, P.PROTOCOL_READ, P.PROTOCOL_ADMIN, P.TASK_READ} | _ASSIGNS),
+                                        P.HL7_ADMIN, P.PROTOCOL_READ, P.PROTOCOL_ADMIN, P.TASK_READ,
+                                        P.REFERRAL_READ, P.DIRECTORY_ADMIN} | _ASSIGNS),
 }
 
 # Roles that see every patient of their organisation rather than only their care-team patients.

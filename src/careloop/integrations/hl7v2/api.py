@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from careloop.auth.actor import Actor
 from careloop.auth.deps import client_address, require
 from careloop.auth.permissions import Permission
-from careloop.errors import CareLoopError
+from careloop.errors import UnsupportedMediaType
 from careloop.integrations.hl7v2 import review
 from careloop.integrations.hl7v2.models import MessageStatus
 from careloop.integrations.hl7v2.service import Frame, Ingest
@@ -27,10 +27,6 @@ Admin = Annotated[Actor, Depends(require(Permission.HL7_ADMIN))]
 ER7 = "x-application/hl7-v2+er7"
 ACCEPTED_TYPES = (ER7, "text/plain", "application/hl7-v2")
 _STATUS = {"AA": 200, "AE": 422, "AR": 400}
-
-
-class UnsupportedMediaType(CareLoopError):
-    code, status, title = "unsupported_media_type", 415, "Send HL7 v2 ER7 text"
 
 
 def _ingest(request: Request, session: Session, body: bytes, actor: Actor) -> str:

@@ -1,0 +1,90 @@
+"""Referral JSON API: the provider directory (search, CSV import) and referrals through their life cycle."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import Depends, Query, Request, Response
+from sqlalchemy.orm import Session
+
+from careloop.auth.actor import Actor
+from careloop.auth.deps import require
+from careloop.auth.permissions import Permission
+from careloop.errors import BadRequest, UnsupportedMediaType
+from careloop.etags import if_match, set_etag
+from careloop.referrals import service
+from careloop.referrals.models import Referral
+from careloop.referrals.schemas import (
+    ImportResult,
+    ProviderRead,
+    ReferralCreate,
+    ReferralEventRead,
+    ReferralMove,
+    ReferralRead,
+)
+from careloop.routing import db, router
+
+api = router(prefix="/api/v1", tags=["referrals"])
+Db = Annotated[Session, Depends(db)]
+Reader = Annotated[Actor, Depends(require(Permission.REFERRAL_READ))]
+Writer = Annotated[Actor, Depends(require(Permission.REFERRAL_WRITE))]
+DirectoryAdmin = Annotated[Actor, Depends(require(Permission.DIRECTORY_ADMIN))]
+CSV_TYPES = ("text/csv", "application/csv", "text/plain")
+
+
+def to_read(session: Session, referral: Referral, response: Response | None = None) -> ReferralRead:
+    if response is not None:
+        set_etag(response, referral.version)
+    read = ReferralRead.model_validate(referral)
+    read.history = [ReferralEventRead.model_validate(e) for e in service.history(session, referral)]
+    return read
+
+
+@api.get("/directory", response_model=list[ProviderRead], summary="Search the provider directory")
+def directory(session: Db, actor: Reader,
+              specialty_code: Annotated[str | None, Query(max_length=20)] = None,
+              name: Annotated[str | None, Query(max_length=100)] = None,
+              accepting: bool = False) -> list[ProviderRead]:
+    return [ProviderRead.model_validate(p) for p in service.search_providers(
+        session, actor, specialty_code=specialty_code, name=name, accepting_only=accepting)]
+
+
+@api.post("/directory/import", response_model=ImportResult, summary="Create or update providers from CSV")
+async def import_directory(request: Request, session: Db, actor: DirectoryAdmin) -> ImportResult:
+    """Columns as ProviderIn (`external_id`, `name`, `specialty_code`, ...); all rows or none."""
+    if request.headers.get("content-type", "").split(";")[0].strip() not in CSV_TYPES:
+        raise UnsupportedMediaType("Send the directory as text/csv")
+    try:
+        text = (await request.body()).decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise BadRequest("The CSV must be UTF-8", code="invalid_encoding") from err
+    return service.import_providers(session, actor, text)
+
+
+@api.get("/patients/{patient_id}/referrals", response_model=list[ReferralRead], summary="A patient's referrals")
+def patient_referrals(patient_id: uuid.UUID, session: Db, actor: Reader) -> list[ReferralRead]:
+    return [to_read(session, r) for r in service.patient_referrals(session, actor, patient_id)]
+
+
+@api.post("/patients/{patient_id}/referrals", response_model=ReferralRead, status_code=201,
+          summary="Draft a referral")
+def create_referral(patient_id: uuid.UUID, data: ReferralCreate, response: Response, session: Db,
+                    actor: Writer) -> ReferralRead:
+    referral = service.create_referral(session, actor, patient_id, data)
+    response.headers["Location"] = f"/api/v1/referrals/{referral.id}"
+    return to_read(session, referral, response)
+
+
+@api.get("/referrals/{referral_id}", response_model=ReferralRead, summary="A referral with its history")
+def read_referral(referral_id: uuid.UUID, response: Response, session: Db, actor: Reader) -> ReferralRead:
+    return to_read(session, service.get_referral(session, actor, referral_id, Permission.REFERRAL_READ), response)
+
+
+@api.post("/referrals/{referral_id}/status", response_model=ReferralRead,
+          summary="Move a referral on: sent, accepted, declined, scheduled, seen, report_received, reviewed, "
+                  "closed, cancelled, expired (If-Match checked if sent)")
+def move_referral(referral_id: uuid.UUID, data: ReferralMove, request: Request, response: Response, session: Db,
+                  actor: Writer) -> ReferralRead:
+    referral = service.move(session, actor, referral_id, data, expected_version=if_match(request))
+    return to_read(session, referral, response)
