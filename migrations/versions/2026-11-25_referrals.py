@@ -59,6 +59,7 @@ def upgrade() -> None:
     sa.Column('clinical_question', sa.Text(), nullable=True),
     sa.Column('status', sa.Enum('draft', 'sent', 'accepted', 'declined', 'scheduled', 'seen', 'report_received', 'reviewed', 'closed', 'cancelled', 'expired', name='referralstatus', native_enum=False, create_constraint=True, length=23), nullable=False),
     sa.Column('status_reason', sa.String(length=300), nullable=True),
+    sa.Column('status_at', careloop.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('sent_at', careloop.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('target_appointment_date', sa.Date(), nullable=True),
     sa.Column('appointment_at', careloop.db.UTCDateTime(timezone=True), nullable=True),
@@ -74,7 +75,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_referral'))
     )
     with op.batch_alter_table('referral', schema=None) as batch_op:
-        batch_op.create_index('ix_referral_org_status', ['organization_id', 'status', 'target_appointment_date'], unique=False)
+        batch_op.create_index('ix_referral_org_status', ['organization_id', 'status', 'status_at'], unique=False)
         batch_op.create_index('ix_referral_patient', ['patient_id', 'created_at'], unique=False)
 
     op.create_table('referral_event',

@@ -66,10 +66,11 @@ def _install_web(app: FastAPI) -> None:
     from careloop.care_plans.pages import pages as care_plan_pages
     from careloop.integrations.hl7v2.pages import pages as hl7_pages
     from careloop.protocols.pages import pages as protocol_pages
+    from careloop.referrals.pages import pages as referral_pages
     from careloop.tasks.pages import pages as task_pages
     from careloop.transitions.pages import pages as transitions_pages
 
-    for pages in (transitions_pages, hl7_pages, task_pages, care_plan_pages, protocol_pages):
+    for pages in (transitions_pages, hl7_pages, task_pages, care_plan_pages, protocol_pages, referral_pages):
         app.include_router(pages)
 
 

@@ -256,6 +256,9 @@ BODIES: dict[tuple[str, str], Callable[[Tenant], dict]] = {
     ("POST", "/api/v1/patients/{patient_id}/referrals"): lambda t: {
         "provider_id": str(t.provider), "reason": "Chest pain on exertion"},
     ("POST", "/api/v1/referrals/{referral_id}/status"): lambda t: {"status": "sent"},
+    ("POST", "/patients/{patient_id}/referrals"): lambda t: {"provider_id": str(t.provider),
+                                                            "reason": "Chest pain on exertion"},
+    ("POST", "/referrals/{referral_id}/status"): lambda t: {"status": "sent"},
     ("POST", "/login/mfa"): lambda t: {"code": _current_totp(t)},
     ("POST", "/account/mfa"): lambda t: {"code": _current_totp(t)},
 }

@@ -5,13 +5,13 @@ from __future__ import annotations
 import datetime as dt
 
 from sqlalchemy import select
-from web_helpers import post_form, sign_in
 
 from careloop import clock
 from careloop.audit.models import AuditEvent
 from careloop.clinical.models import Allergy, Condition, Encounter, Observation
 from careloop.medications.models import Medication
 from factories import make_patient
+from web_helpers import post_form, sign_in
 
 
 def test_coordinator_sees_only_their_care_team_patients(client, world):
@@ -209,9 +209,10 @@ def _main_nav(html: str) -> list[str]:
 
 def test_main_navigation_shows_what_the_role_may_open(client, world):
     sign_in(client, world.coordinator.email)
-    assert _main_nav(client.get("/patients").text) == ["/worklist", "/patients", "/transitions", "/protocols"]
+    assert _main_nav(client.get("/patients").text) == ["/worklist", "/patients", "/transitions", "/referrals",
+                                                       "/protocols"]
     client.cookies.clear()
     sign_in(client, world.supervisor.email)
     page = client.get("/admin/audit").text
-    assert _main_nav(page) == ["/worklist", "/patients", "/transitions", "/protocols", "/admin/audit"]
+    assert _main_nav(page) == ["/worklist", "/patients", "/transitions", "/referrals", "/protocols", "/admin/audit"]
     assert 'href="/admin/hl7/review"' in page  # the HL7 feed tab of Admin, for those who manage the feed

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from pydantic import BaseModel, ValidationError
 from sqlalchemy.orm import Session
 
 from careloop import clock
@@ -32,6 +31,7 @@ from careloop.routing import db, router
 from careloop.staff.models import StaffRole
 from careloop.web.csrf import verify_csrf
 from careloop.web.formatting import label
+from careloop.web.forms import validated
 from careloop.web.render import render_page
 from careloop.web.shell import workspace
 
@@ -49,20 +49,6 @@ MEASURES = ((LOINC, "4548-4", "Hemoglobin A1c (%)"), (LOINC, "8480-6", "Systolic
             (LOINC, "8462-4", "Diastolic blood pressure (mm[Hg])"), (LOINC, "39156-5", "Body mass index"),
             (rules.MEASURE_SYSTEM, "ed-visits-90d", "Emergency visits in the last 90 days"),
             (rules.MEASURE_SYSTEM, "admissions-90d", "Hospital admissions in the last 90 days"))
-
-
-def validated(model: type[BaseModel], values: dict[str, Any], *, clear_empty: bool = False) -> Any:
-    """A form's fields as the API model: empty fields left out (or, to clear them, sent as None); InvalidInput
-    names the first bad field."""
-    if clear_empty:
-        values = {k: None if v == "" else v for k, v in values.items()}
-    try:
-        return model(**{k: v for k, v in values.items() if v != "" and (clear_empty or v is not None)})
-    except ValidationError as err:
-        first = err.errors()[0]
-        field = ".".join(str(p) for p in first["loc"]) or "form"
-        message = str(first["msg"]).removeprefix("Value error, ")
-        raise InvalidInput(f"{label(field) or 'This form'}: {message}", field=field) from None
 
 
 def _plan_page(request: Request, session: Session, actor: Actor, plan_id: uuid.UUID, *, error: str | None = None,

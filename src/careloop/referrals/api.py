@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from typing import Annotated
 
@@ -13,10 +14,13 @@ from careloop.auth.deps import require
 from careloop.auth.permissions import Permission
 from careloop.errors import BadRequest, UnsupportedMediaType
 from careloop.etags import if_match, set_etag
-from careloop.referrals import service
+from careloop.referrals import queries, service
 from careloop.referrals.models import Referral
 from careloop.referrals.schemas import (
+    Durations,
     ImportResult,
+    MeasureGroup,
+    MeasuresRead,
     ProviderRead,
     ReferralCreate,
     ReferralEventRead,
@@ -74,6 +78,19 @@ def create_referral(patient_id: uuid.UUID, data: ReferralCreate, response: Respo
     referral = service.create_referral(session, actor, patient_id, data)
     response.headers["Location"] = f"/api/v1/referrals/{referral.id}"
     return to_read(session, referral, response)
+
+
+@api.get("/referrals/measures", response_model=MeasuresRead,
+         summary="Time to appointment and to loop closure by specialty and urgency; open referrals by age")
+def referral_measures(session: Db, actor: Reader, since: dt.date | None = None) -> MeasuresRead:
+    m = queries.measures(session, actor, since=since)
+
+    def durations(value: tuple[int, float | None, float | None]) -> Durations:
+        return Durations(count=value[0], median_days=value[1], p90_days=value[2])
+    return MeasuresRead(open_by_age=m.open_by_age, groups=[MeasureGroup(
+        specialty_code=g.specialty_code, specialty_display=g.specialty_display, urgency=g.urgency,
+        referrals=g.referrals, to_appointment=durations(g.to_appointment), to_closure=durations(g.to_closure))
+        for g in m.groups])
 
 
 @api.get("/referrals/{referral_id}", response_model=ReferralRead, summary="A referral with its history")

@@ -9,6 +9,7 @@ import uuid
 from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from careloop import clock
 from careloop.db import Base, IdMixin, TimestampMixin, VersionedMixin
 from careloop.enums import enum_column
 
@@ -71,7 +72,7 @@ class Referral(IdMixin, VersionedMixin, Base):
     __tablename__ = "referral"
     __table_args__ = (
         Index("ix_referral_patient", "patient_id", "created_at"),
-        Index("ix_referral_org_status", "organization_id", "status", "target_appointment_date"),
+        Index("ix_referral_org_status", "organization_id", "status", "status_at"),
     )
 
     organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organization.id"))
@@ -86,6 +87,7 @@ class Referral(IdMixin, VersionedMixin, Base):
     clinical_question: Mapped[str | None] = mapped_column(Text)
     status: Mapped[ReferralStatus] = mapped_column(enum_column(ReferralStatus), default=ReferralStatus.DRAFT)
     status_reason: Mapped[str | None] = mapped_column(String(300))
+    status_at: Mapped[dt.datetime] = mapped_column(default=clock.now)  # when it entered its status
     sent_at: Mapped[dt.datetime | None]
     target_appointment_date: Mapped[dt.date | None]  # sent date + the urgency's target (rules.TARGET_DAYS)
     appointment_at: Mapped[dt.datetime | None]

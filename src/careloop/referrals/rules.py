@@ -30,6 +30,36 @@ NEEDS_REASON = frozenset({S.DECLINED, S.CANCELLED, S.EXPIRED})
 TARGET_DAYS: dict[U, int] = {U.ROUTINE: 30, U.URGENT: 3, U.STAT: 1}
 
 
+# How long a referral may wait in a status before someone is asked to chase it (days after entering the
+# status; for scheduled, after the appointment). Statuses not listed are never chased.
+CHASE_AFTER_DAYS: dict[S, dict[U, float]] = {
+    S.SENT: {U.ROUTINE: 5, U.URGENT: 1, U.STAT: 0.25},  # not accepted or scheduled
+    S.ACCEPTED: {U.ROUTINE: 7, U.URGENT: 1, U.STAT: 0.25},  # accepted, not scheduled
+    S.SCHEDULED: {U.ROUTINE: 1, U.URGENT: 1, U.STAT: 1},  # the appointment has passed: was the patient seen?
+    S.SEEN: {U.ROUTINE: 14, U.URGENT: 7, U.STAT: 3},  # seen, no report yet
+    S.REPORT_RECEIVED: {U.ROUTINE: 3, U.URGENT: 1, U.STAT: 1},  # the referrer has not reviewed the report
+}
+CHASE_TITLES: dict[S, str] = {
+    S.SENT: "Referral not accepted yet: contact the specialist's office",
+    S.ACCEPTED: "Referral accepted but not scheduled: help the patient book",
+    S.SCHEDULED: "Specialist appointment has passed: confirm the patient was seen",
+    S.SEEN: "Specialist report not received: request the consult note",
+    S.REPORT_RECEIVED: "Review the specialist's report and close the referral",
+    S.DECLINED: "Referral declined: choose a new destination and send it again",
+}
+
+
+def chase_at(status: S, urgency: U, status_at: dt.datetime, appointment_at: dt.datetime | None) -> dt.datetime | None:
+    """When a referral waiting in `status` needs chasing (None: never; a declined one at once)."""
+    if status == S.DECLINED:
+        return status_at
+    days = CHASE_AFTER_DAYS.get(status, {}).get(urgency)
+    if days is None:
+        return None
+    start = appointment_at if status == S.SCHEDULED and appointment_at is not None else status_at
+    return start + dt.timedelta(days=days)
+
+
 def can_move(current: S, target: S) -> bool:
     """Whether a referral may go from current to target."""
     return target in TRANSITIONS[current]

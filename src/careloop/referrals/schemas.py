@@ -92,6 +92,28 @@ class ReferralEventRead(BaseModel):
     note: str | None
 
 
+class Durations(BaseModel):
+    """Days from first sending: how many, the median and the 90th percentile (nearest rank)."""
+
+    count: int
+    median_days: float | None
+    p90_days: float | None
+
+
+class MeasureGroup(BaseModel):
+    specialty_code: str
+    specialty_display: str
+    urgency: ReferralUrgency
+    referrals: int
+    to_appointment: Durations
+    to_closure: Durations
+
+
+class MeasuresRead(BaseModel):
+    groups: list[MeasureGroup]
+    open_by_age: dict[str, int]
+
+
 class ReferralRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 

@@ -19,7 +19,7 @@ from careloop.clinical.models import Condition
 from careloop.errors import Forbidden, InvalidInput, InvalidTransition, NotFound, StaleVersion
 from careloop.events import service as events
 from careloop.organizations.models import Organization
-from careloop.referrals import rules
+from careloop.referrals import rules, work
 from careloop.referrals.models import Provider, Referral, ReferralEvent
 from careloop.referrals.models import ReferralStatus as S
 from careloop.referrals.schemas import ImportResult, ProviderIn, ReferralCreate, ReferralMove
@@ -139,6 +139,10 @@ def patient_referrals(session: Session, actor: Actor, patient_id: uuid.UUID) -> 
                                 .order_by(Referral.created_at.desc(), Referral.id)))
 
 
+def provider_of(session: Session, referral: Referral) -> Provider | None:
+    return session.get(Provider, referral.provider_id) if referral.provider_id else None
+
+
 def history(session: Session, referral: Referral) -> list[ReferralEvent]:
     return list(session.scalars(select(ReferralEvent).where(ReferralEvent.referral_id == referral.id)
                                 .order_by(ReferralEvent.occurred_at, ReferralEvent.id)))
@@ -167,8 +171,12 @@ def move(session: Session, actor: Actor, referral_id: uuid.UUID, data: ReferralM
     if target in (S.CLOSED, S.CANCELLED, S.EXPIRED):
         referral.closed_at = now
     referral.status, referral.status_reason = target, data.note if target in rules.NEEDS_REASON else None
+    referral.status_at = now
     session.flush()
     _log(session, actor, referral, current, target, data.note)
+    work.close_chases(session, referral)
+    if target == S.DECLINED:  # a new destination is needed now, not after a wait
+        work.chase_task(session, referral, now)
     events.publish(session, f"referral.{target.value}", organization_id=referral.organization_id,
                    patient_id=referral.patient_id, payload={"referral_id": str(referral.id),
                                                             "urgency": referral.urgency.value})

@@ -28,7 +28,8 @@ from careloop.synthetic.generate import Batch, Context, make_patient, new_id, ts
 DEMO_PASSWORD = "careloop-demo-2026"
 DEMO_DOMAIN = "demo.careloop.test"
 CHUNK = 1000
-TABLE_ORDER = ("patient", "care_team_member", "condition", "medication", "allergy", "encounter", "observation")
+TABLE_ORDER = ("provider", "patient", "care_team_member", "condition", "medication", "allergy", "encounter",
+               "observation")
 # Demo sign-ins: the first staff member of each role gets the well-known address.
 DEMO_ROLES = (("coordinator", "care_coordinator"), ("nurse", "rn_care_manager"), ("pcp", "primary_care_physician"),
               ("social", "social_worker"), ("pharmacist", "pharmacist"), ("supervisor", "supervisor"),
@@ -78,6 +79,30 @@ def _staff_rows(rng: random.Random, org_id: str, patients: int, password: str, l
     coordinators = [r for r in rows if r["role"] == "care_coordinator"]
     for i, row in enumerate(coordinators):
         row["supervisor_id"], row["backup_id"] = supervisor, coordinators[(i + 1) % len(coordinators)]["id"]
+    return rows
+
+
+# The demo directory: specialties (NUCC provider taxonomy) coordination teams refer to most.
+DEMO_SPECIALTIES = (("207RC0000X", "Cardiovascular Disease"), ("207RE0101X", "Endocrinology, Diabetes & Metabolism"),
+                    ("207RN0300X", "Nephrology"), ("207RP1001X", "Pulmonary Disease"), ("2084N0400X", "Neurology"),
+                    ("207RG0100X", "Gastroenterology"), ("2084P0800X", "Psychiatry"),
+                    ("207X00000X", "Orthopaedic Surgery"))
+
+
+def _provider_rows(rng: random.Random, org_id: str, loaded_at: str) -> list[dict]:
+    """Two providers per specialty: one accepting in network, one not accepting (or out of network)."""
+    rows = []
+    for n, (code, display) in enumerate(DEMO_SPECIALTIES):
+        for k in range(2):
+            given, family = rng.choice(people.FEMALE + people.MALE), rng.choice(people.FAMILY)
+            rows.append({"id": new_id(rng), "organization_id": org_id, "external_id": f"{1000000000 + n * 10 + k}",
+                         "kind": "practitioner", "name": f"Dr. {given} {family}", "specialty_code": code,
+                         "specialty_display": display, "specialty_system": "http://nucc.org/provider-taxonomy",
+                         "address_line": f"{100 + n * 7} Medical Plaza", "city": "Springfield", "state": "IL",
+                         "postal_code": "62701", "phone": f"(217) 555-{2000 + n * 10 + k:04d}",
+                         "direct_address": f"referrals{n}{k}@direct.springfield-health.example",
+                         "accepting_new_patients": k == 0, "in_network": k == 0 or n % 2 == 0, "is_active": True,
+                         "created_at": loaded_at, "updated_at": loaded_at})
     return rows
 
 
@@ -155,6 +180,7 @@ def load_demo(engine: Engine, *, patients: int, seed: int = 42, append: bool = F
                                        "mrn_authority": "urn:oid:2.16.840.1.113883.3.7777.1",
                                        "created_at": loaded_at, "updated_at": loaded_at, "version": 1}]
         first.rows["staff"] = _staff_rows(random.Random(f"staff:{seed}"), org_id, patients, password, loaded_at)
+        first.rows["provider"] = _provider_rows(random.Random(f"providers:{seed}"), org_id, loaded_at)
         pools = {}
         for row in first.rows["staff"]:
             pools.setdefault(row["role"], []).append(row["id"])

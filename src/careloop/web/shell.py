@@ -29,6 +29,7 @@ NAV = (
     NavItem("Worklist", "/worklist", (Permission.TASK_READ,)),
     NavItem("Patients", "/patients", (Permission.PATIENT_READ,)),
     NavItem("Transitions", "/transitions", (Permission.TRANSITIONS_READ,)),
+    NavItem("Referrals", "/referrals", (Permission.REFERRAL_READ,)),
     NavItem("Protocols", "/protocols", (Permission.PROTOCOL_READ,)),
     NavItem("Admin", "/admin/audit", (Permission.AUDIT_READ, Permission.BREAK_GLASS_REVIEW, Permission.HL7_ADMIN)),
 )

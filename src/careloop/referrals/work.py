@@ -1,0 +1,71 @@
+"""Loop-closure work: a task whenever a referral waits too long in a status, closed when it moves on."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import exists, select
+from sqlalchemy.orm import Session
+
+from careloop import clock
+from careloop.care_teams import service as care_teams
+from careloop.care_teams.models import CareTeamRole
+from careloop.referrals import rules
+from careloop.referrals.models import Referral
+from careloop.referrals.models import ReferralStatus as S
+from careloop.referrals.models import ReferralUrgency as U
+from careloop.staff.models import StaffRole
+from careloop.tasks import service as tasks
+from careloop.tasks.models import OPEN_STATUSES, Task, TaskFocus, TaskPriority, TaskStatus
+
+_PRIORITY = {U.ROUTINE: TaskPriority.ROUTINE, U.URGENT: TaskPriority.URGENT, U.STAT: TaskPriority.STAT}
+CHASED = tuple(rules.CHASE_TITLES)
+
+
+def _key(status: S) -> str:
+    return f"referral:{status.value}"
+
+
+def chase_task(session: Session, referral: Referral, now: dt.datetime) -> Task:
+    """The task asking someone to move the referral on: the referrer reviews reports, the coordinator chases."""
+    owner = referral.referring_staff_id if referral.status == S.REPORT_RECEIVED else None
+    if owner is None:
+        coordinator = care_teams.primary_staff(session, [referral.patient_id]).get(
+            (referral.patient_id, CareTeamRole.PRIMARY_CARE_COORDINATOR))
+        owner = coordinator.id if coordinator else None
+    return tasks.create_task(
+        session, organization_id=referral.organization_id, patient_id=referral.patient_id,
+        title=rules.CHASE_TITLES[referral.status], focus_type=TaskFocus.REFERRAL, focus_id=referral.id,
+        owner_id=owner, queue_role=None if owner else StaffRole.CARE_COORDINATOR,
+        priority=_PRIORITY[referral.urgency], due_at=now + dt.timedelta(days=1),
+        description=f"{referral.specialty_display} referral ({referral.urgency.value})",
+        step_key=_key(referral.status))
+
+
+def close_chases(session: Session, referral: Referral) -> int:
+    """Complete the open chase tasks of a referral that has moved on; returns how many."""
+    open_tasks = session.scalars(select(Task).where(Task.focus_type == TaskFocus.REFERRAL,
+                                                    Task.focus_id == referral.id, Task.status.in_(OPEN_STATUSES)))
+    count = 0
+    for task in open_tasks:
+        tasks.apply_transition(session, None, task, TaskStatus.COMPLETED,
+                               outcome=f"Referral is now {referral.status.value.replace('_', ' ')}")
+        count += 1
+    return count
+
+
+def sweep_overdue(session: Session, now: dt.datetime | None = None, limit: int = 1000) -> int:
+    """A chase task for each referral past its status's allowance that has none since entering it."""
+    now = now or clock.now()
+    already = exists().where(Task.focus_type == TaskFocus.REFERRAL, Task.focus_id == Referral.id,
+                             Task.created_at >= Referral.status_at)
+    candidates = session.scalars(select(Referral).where(Referral.status.in_(CHASED), ~already)
+                                 .order_by(Referral.status_at).limit(limit))
+    created = 0
+    for referral in candidates:
+        due = rules.chase_at(referral.status, referral.urgency, clock.ensure_utc(referral.status_at),
+                             clock.ensure_utc(referral.appointment_at) if referral.appointment_at else None)
+        if due is not None and due <= now:
+            chase_task(session, referral, now)
+            created += 1
+    return created
