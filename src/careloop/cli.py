@@ -31,9 +31,10 @@ audit_app = typer.Typer(help="The audit trail.", no_args_is_help=True)
 hl7_app = typer.Typer(help="HL7 v2 feed: routes, dead letters, replay.", no_args_is_help=True)
 protocols_app = typer.Typer(help="Standard workflows (protocol files).", no_args_is_help=True)
 directory_app = typer.Typer(help="The provider directory referrals are sent to.", no_args_is_help=True)
+community_app = typer.Typer(help="The community services directory (social needs).", no_args_is_help=True)
 for _sub, _name in ((db_app, "db"), (orgs_app, "orgs"), (users_app, "users"), (tokens_app, "tokens"),
                     (clients_app, "clients"), (audit_app, "audit"), (hl7_app, "hl7"), (protocols_app, "protocols"),
-                    (directory_app, "directory")):
+                    (directory_app, "directory"), (community_app, "community")):
     app.add_typer(_sub, name=_name)
 
 out = Console()
@@ -139,14 +140,10 @@ def hl7_route(org: Annotated[str, typer.Option(help="Organisation name or id")],
         out.print(f"route {route.receiving_facility} -> {org}")
 
 
-@directory_app.command("import")
-@friendly
-def directory_import(path: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV file")],
-                     org: Annotated[str, typer.Option(help="Organisation name or id")]) -> None:
-    """Create or update providers from a CSV file (columns as in docs/referrals.md); all rows or none."""
+def _import_csv(path: Path, org: str, load: Callable[[Any, Any, str], Any], what: str) -> None:
+    """One CSV import in one transaction, as the organisation's system actor."""
     from careloop.auth.actor import system_actor
     from careloop.organizations.service import find_organization
-    from careloop.referrals import service as referrals
 
     try:
         text = path.read_text(encoding="utf-8-sig")
@@ -154,8 +151,30 @@ def directory_import(path: Annotated[Path, typer.Argument(exists=True, dir_okay=
         raise InvalidInput("The CSV must be UTF-8", field="path") from exc
     with unit_of_work() as session:
         organization = find_organization(session, org)
-        result = referrals.import_providers(session, system_actor(organization.id, "careloop-cli"), text)
-        out.print(f"providers: {result.created} created, {result.updated} updated")
+        result = load(session, system_actor(organization.id, "careloop-cli"), text)
+        out.print(f"{what}: {result.created} created, {result.updated} updated")
+
+
+CsvFile = Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV file")]
+OrgOption = Annotated[str, typer.Option(help="Organisation name or id")]
+
+
+@directory_app.command("import")
+@friendly
+def directory_import(path: CsvFile, org: OrgOption) -> None:
+    """Create or update providers from a CSV file (columns as in docs/referrals.md); all rows or none."""
+    from careloop.referrals import service as referrals
+
+    _import_csv(path, org, referrals.import_providers, "providers")
+
+
+@community_app.command("import")
+@friendly
+def community_import(path: CsvFile, org: OrgOption) -> None:
+    """Create or update community services from a CSV file (needs as food;housing); all rows or none."""
+    from careloop.community import service as community
+
+    _import_csv(path, org, community.import_services, "services")
 
 
 @hl7_app.command("deadletters")

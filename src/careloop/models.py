@@ -5,6 +5,7 @@ from careloop.auth.models import ApiToken, BreakGlassGrant, LoginThrottle, Syste
 from careloop.care_plans.models import Activity, CarePlan, CarePlanProblem, EducationItem, Goal, GoalNote
 from careloop.care_teams.models import CareTeamMember
 from careloop.clinical.models import Allergy, Condition, Encounter, Observation
+from careloop.community.models import CommunityReferral, CommunityService
 from careloop.db import Base
 from careloop.events.models import DomainEvent
 from careloop.integrations.hl7v2.models import Hl7Message, Hl7PatientIdentifier, Hl7Route, Hl7Visit
@@ -18,9 +19,9 @@ from careloop.tasks.models import Notification, Task, TaskComment, TaskTimeEntry
 
 __all__ = [
     "Activity", "Allergy", "ApiToken", "AuditChainHead", "AuditEvent", "Base", "BreakGlassGrant", "CarePlan",
-    "CarePlanProblem", "CareTeamMember", "Condition", "DomainEvent", "EducationItem", "Encounter", "Goal",
-    "GoalNote", "Hl7Message", "Hl7PatientIdentifier", "Hl7Route", "Hl7Visit", "LoginThrottle", "Medication",
-    "Notification", "Observation", "Organization", "Patient", "PatientMerge", "ProtocolRun", "Provider", "Referral",
-    "ReferralEvent", "Staff", "SystemClient",
-    "Task", "TaskComment", "TaskTimeEntry", "WebSession",
+    "CarePlanProblem", "CareTeamMember", "CommunityReferral", "CommunityService", "Condition", "DomainEvent",
+    "EducationItem", "Encounter", "Goal", "GoalNote", "Hl7Message", "Hl7PatientIdentifier", "Hl7Route", "Hl7Visit",
+    "LoginThrottle", "Medication", "Notification", "Observation", "Organization", "Patient", "PatientMerge",
+    "ProtocolRun", "Provider", "Referral", "ReferralEvent", "Staff", "SystemClient", "Task", "TaskComment",
+    "TaskTimeEntry", "WebSession",
 ]

@@ -19,6 +19,9 @@ from careloop.care_plans.schemas import ActivityCreate, CarePlanCreate, Educatio
 from careloop.care_teams import service as care_teams
 from careloop.care_teams.models import CareTeamMember, CareTeamRole
 from careloop.clinical import service as clinical
+from careloop.community import service as community
+from careloop.community.models import CommunityService
+from careloop.community.schemas import CommunityReferralCreate
 from careloop.events.models import DomainEvent
 from careloop.integrations.hl7v2.models import Hl7Message, Hl7Route, MessageStatus
 from careloop.organizations.models import Organization
@@ -68,6 +71,8 @@ class Tenant:
     hl7_facility: str  # the receiving facility (MSH-6) routed to this organisation
     provider: uuid.UUID  # a directory entry (cardiology)
     referral: uuid.UUID  # a draft referral of `patient` by its PCP to `provider`
+    community_service: uuid.UUID  # a food bank in the community directory
+    community_referral: uuid.UUID  # a referral of `patient` to it, sent with consent
     tokens: dict[StaffRole, str] = field(default_factory=dict)
 
     def token(self, role: StaffRole) -> str:
@@ -154,7 +159,15 @@ def _referral(session: Session, pcp: Staff, patient: Patient) -> dict[str, uuid.
     session.flush()
     referral = referrals.create_referral(session, auth_service.actor_for_staff(pcp), patient.id, ReferralCreate(
         provider_id=provider.id, reason="Worsening dyspnoea"))
-    return {"provider": provider.id, "referral": referral.id}
+    service = CommunityService(organization_id=patient.organization_id, external_id=uuid.uuid4().hex[:10],
+                               name="Eastside Food Bank", needs=["food"])
+    session.add(service)
+    session.flush()
+    community_referral = community.create_referral(
+        session, auth_service.actor_for_staff(pcp), patient.id, CommunityReferralCreate(
+            service_id=service.id, need="food", consent=True, consent_method="verbal"))
+    return {"provider": provider.id, "referral": referral.id, "community_service": service.id,
+            "community_referral": community_referral.id}
 
 
 def _protocol_run(session: Session, patient: Patient) -> uuid.UUID:

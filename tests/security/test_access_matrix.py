@@ -151,7 +151,7 @@ PATH_IDS: dict[str, Callable[[Tenant, str], Any]] = {
     "activity_id": lambda t, path: _plan(t, path, "activity"),
     "item_id": lambda t, path: _plan(t, path, "education"),
     "run_id": lambda t, _: t.run,
-    "referral_id": lambda t, _: t.referral,
+    "referral_id": lambda t, path: t.community_referral if "community-referrals" in path else t.referral,
     "message_id": lambda t, path: t.messages["dead" if path.endswith("/replay") else "review"],
     "record_id": _record_id,
     "member_id": lambda t, _: t.member.id,
@@ -256,6 +256,12 @@ BODIES: dict[tuple[str, str], Callable[[Tenant], dict]] = {
     ("POST", "/api/v1/patients/{patient_id}/referrals"): lambda t: {
         "provider_id": str(t.provider), "reason": "Chest pain on exertion"},
     ("POST", "/api/v1/referrals/{referral_id}/status"): lambda t: {"status": "sent"},
+    ("POST", "/api/v1/patients/{patient_id}/community-referrals"): lambda t: {
+        "service_id": str(t.community_service), "need": "food", "consent": True, "consent_method": "verbal"},
+    ("POST", "/api/v1/community-referrals/{referral_id}/status"): lambda t: {"status": "accepted"},
+    ("POST", "/patients/{patient_id}/community-referrals"): lambda t: {
+        "service_id": str(t.community_service), "need": "food", "consent": "yes", "consent_method": "verbal"},
+    ("POST", "/community-referrals/{referral_id}/status"): lambda t: {"status": "accepted"},
     ("POST", "/patients/{patient_id}/referrals"): lambda t: {"provider_id": str(t.provider),
                                                             "reason": "Chest pain on exertion"},
     ("POST", "/referrals/{referral_id}/status"): lambda t: {"status": "sent"},
@@ -264,6 +270,8 @@ BODIES: dict[tuple[str, str], Callable[[Tenant], dict]] = {
 }
 # Bodies that are not JSON or a form: (content type, bytes).
 RAW_BODIES: dict[tuple[str, str], Callable[[Tenant], tuple[str, bytes]]] = {
+    ("POST", "/api/v1/community/services/import"): lambda t: ("text/csv", (
+        f"external_id,name,needs\n{uuid.uuid4().hex[:10]},Eastside Food Bank,food\n").encode()),
     ("POST", "/api/v1/directory/import"): lambda t: ("text/csv", (
         "external_id,name,specialty_code,specialty_display\n"
         f"{uuid.uuid4().hex[:10]},Lakeside Kidney Center,207RX0202X,Nephrology\n").encode()),

@@ -57,13 +57,17 @@ def directory(session: Db, actor: Reader,
 @api.post("/directory/import", response_model=ImportResult, summary="Create or update providers from CSV")
 async def import_directory(request: Request, session: Db, actor: DirectoryAdmin) -> ImportResult:
     """Columns as ProviderIn (`external_id`, `name`, `specialty_code`, ...); all rows or none."""
+    return service.import_providers(session, actor, await csv_body(request))
+
+
+async def csv_body(request: Request) -> str:
+    """The request body as CSV text: 415 for another media type, 400 when it is not UTF-8."""
     if request.headers.get("content-type", "").split(";")[0].strip() not in CSV_TYPES:
         raise UnsupportedMediaType("Send the directory as text/csv")
     try:
-        text = (await request.body()).decode("utf-8-sig")
+        return (await request.body()).decode("utf-8-sig")
     except UnicodeDecodeError as err:
         raise BadRequest("The CSV must be UTF-8", code="invalid_encoding") from err
-    return service.import_providers(session, actor, text)
 
 
 @api.get("/patients/{patient_id}/referrals", response_model=list[ReferralRead], summary="A patient's referrals")

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import uuid
 
-from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from careloop import clock
+from careloop import clock, csv_import
 from careloop.audit import service as audit
 from careloop.auth import access
 from careloop.auth.actor import Actor
@@ -24,46 +21,13 @@ from careloop.referrals.models import Provider, Referral, ReferralEvent
 from careloop.referrals.models import ReferralStatus as S
 from careloop.referrals.schemas import ImportResult, ProviderIn, ReferralCreate, ReferralMove
 
-MAX_IMPORT_ROWS = 50_000
-_BOOLEAN = {"true": True, "yes": True, "y": True, "1": True, "false": False, "no": False, "n": False, "0": False}
-
-
 # --- directory --------------------------------------------------------------------------------------------------
 
 def import_providers(session: Session, actor: Actor, text: str) -> ImportResult:
     """Create or update directory entries from CSV (header row, columns as ProviderIn); all rows or none."""
     actor.require(Permission.DIRECTORY_ADMIN)
-    reader = csv.DictReader(io.StringIO(text))
-    unknown = set(reader.fieldnames or ()) - set(ProviderIn.model_fields)
-    if not reader.fieldnames or unknown:
-        raise InvalidInput(f"Unknown or missing CSV columns: {', '.join(sorted(unknown)) or 'no header row'}",
-                           field="csv")
-    rows = []
-    for line, raw in enumerate(reader, start=2):
-        if line > MAX_IMPORT_ROWS + 1:
-            raise InvalidInput(f"At most {MAX_IMPORT_ROWS} rows per import", field="csv")
-        values = {k: (_BOOLEAN.get(v.strip().lower(), v) if k in ("accepting_new_patients", "in_network") else v)
-                  for k, v in raw.items() if v not in (None, "")}
-        try:
-            rows.append(ProviderIn.model_validate(values))
-        except ValidationError as err:
-            column = ".".join(str(p) for p in err.errors()[0]["loc"]) or "row"
-            raise InvalidInput(f"Row {line}: {column} is not valid", field=column) from err
-    existing = {p.external_id: p for p in session.scalars(select(Provider).where(
-        Provider.organization_id == actor.organization_id, Provider.external_id.in_([r.external_id for r in rows])))}
-    created = updated = 0
-    for row in rows:
-        provider = existing.get(row.external_id)
-        if provider is None:
-            provider = existing[row.external_id] = Provider(organization_id=actor.organization_id)
-            session.add(provider)
-            created += 1
-        else:
-            updated += 1
-        for name, value in row.model_dump().items():
-            setattr(provider, name, value)
-    session.flush()
-    audit.record(session, actor, "import", record_type="Provider", detail={"created": created, "updated": updated})
+    rows = csv_import.read_rows(text, ProviderIn, booleans=("accepting_new_patients", "in_network"))
+    created, updated = csv_import.upsert(session, actor, Provider, rows)
     return ImportResult(created=created, updated=updated)
 
 

@@ -16,7 +16,7 @@ from careloop.referrals.models import ReferralStatus as S
 from careloop.referrals.models import ReferralUrgency as U
 from careloop.staff.models import StaffRole
 from careloop.tasks import service as tasks
-from careloop.tasks.models import OPEN_STATUSES, Task, TaskFocus, TaskPriority, TaskStatus
+from careloop.tasks.models import Task, TaskFocus, TaskPriority
 
 _PRIORITY = {U.ROUTINE: TaskPriority.ROUTINE, U.URGENT: TaskPriority.URGENT, U.STAT: TaskPriority.STAT}
 CHASED = tuple(rules.CHASE_TITLES)
@@ -44,14 +44,8 @@ def chase_task(session: Session, referral: Referral, now: dt.datetime) -> Task:
 
 def close_chases(session: Session, referral: Referral) -> int:
     """Complete the open chase tasks of a referral that has moved on; returns how many."""
-    open_tasks = session.scalars(select(Task).where(Task.focus_type == TaskFocus.REFERRAL,
-                                                    Task.focus_id == referral.id, Task.status.in_(OPEN_STATUSES)))
-    count = 0
-    for task in open_tasks:
-        tasks.apply_transition(session, None, task, TaskStatus.COMPLETED,
-                               outcome=f"Referral is now {referral.status.value.replace('_', ' ')}")
-        count += 1
-    return count
+    return tasks.complete_focus_tasks(session, TaskFocus.REFERRAL, referral.id,
+                                      f"Referral is now {referral.status.value.replace('_', ' ')}")
 
 
 def sweep_overdue(session: Session, now: dt.datetime | None = None, limit: int = 1000) -> int:

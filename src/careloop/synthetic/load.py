@@ -6,6 +6,7 @@ SQLite gets executemany on the raw connection, PostgreSQL gets COPY; memory stay
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 import operator
 import random
@@ -28,8 +29,8 @@ from careloop.synthetic.generate import Batch, Context, make_patient, new_id, ts
 DEMO_PASSWORD = "careloop-demo-2026"
 DEMO_DOMAIN = "demo.careloop.test"
 CHUNK = 1000
-TABLE_ORDER = ("provider", "patient", "care_team_member", "condition", "medication", "allergy", "encounter",
-               "observation")
+TABLE_ORDER = ("provider", "community_service", "patient", "care_team_member", "condition", "medication", "allergy",
+               "encounter", "observation")
 # Demo sign-ins: the first staff member of each role gets the well-known address.
 DEMO_ROLES = (("coordinator", "care_coordinator"), ("nurse", "rn_care_manager"), ("pcp", "primary_care_physician"),
               ("social", "social_worker"), ("pharmacist", "pharmacist"), ("supervisor", "supervisor"),
@@ -101,9 +102,28 @@ def _provider_rows(rng: random.Random, org_id: str, loaded_at: str) -> list[dict
                          "address_line": f"{100 + n * 7} Medical Plaza", "city": "Springfield", "state": "IL",
                          "postal_code": "62701", "phone": f"(217) 555-{2000 + n * 10 + k:04d}",
                          "direct_address": f"referrals{n}{k}@direct.springfield-health.example",
-                         "accepting_new_patients": k == 0, "in_network": k == 0 or n % 2 == 0, "is_active": True,
+                         "accepting_new_patients": int(k == 0), "in_network": int(k == 0 or n % 2 == 0), "is_active": 1,
                          "created_at": loaded_at, "updated_at": loaded_at})
     return rows
+
+
+DEMO_COMMUNITY = (("Eastside Food Bank", ["food"], "Any Sangamon County resident"),
+                  ("Meals on Wheels Springfield", ["food"], "Homebound adults 60 and over"),
+                  ("Home Safe Housing", ["housing", "utilities"], "Household income under 200% of the poverty line"),
+                  ("Springfield Rides", ["transportation"], "Medical appointments within the county"),
+                  ("Safe Harbor", ["interpersonal_safety", "housing"], "Anyone; confidential 24-hour line"),
+                  ("Money Matters Coaching", ["financial_strain", "utilities"], "Adults with a bank account or ID"),
+                  ("Prairie Counseling Center", ["behavioral_health"], "Medicaid and sliding scale"))
+
+
+def _community_rows(rng: random.Random, org_id: str, loaded_at: str) -> list[dict]:
+    """The demo community directory: one or two services for each social need."""
+    return [{"id": new_id(rng), "organization_id": org_id, "external_id": f"CS{n:03d}", "name": name,
+             "needs": json.dumps(needs), "area": "Sangamon County", "eligibility": eligibility,
+             "phone": f"(217) 555-{3000 + n:04d}", "email": None, "website": None,
+             "address_line": f"{200 + n * 11} Community Way", "is_active": 1,
+             "created_at": loaded_at, "updated_at": loaded_at}
+            for n, (name, needs, eligibility) in enumerate(DEMO_COMMUNITY)]
 
 
 class _Writer:
@@ -181,6 +201,7 @@ def load_demo(engine: Engine, *, patients: int, seed: int = 42, append: bool = F
                                        "created_at": loaded_at, "updated_at": loaded_at, "version": 1}]
         first.rows["staff"] = _staff_rows(random.Random(f"staff:{seed}"), org_id, patients, password, loaded_at)
         first.rows["provider"] = _provider_rows(random.Random(f"providers:{seed}"), org_id, loaded_at)
+        first.rows["community_service"] = _community_rows(random.Random(f"community:{seed}"), org_id, loaded_at)
         pools = {}
         for row in first.rows["staff"]:
             pools.setdefault(row["role"], []).append(row["id"])

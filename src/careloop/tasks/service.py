@@ -88,6 +88,17 @@ def apply_transition(session: Session, actor: Actor | None, task: Task, target: 
     return task
 
 
+def complete_focus_tasks(session: Session, focus_type: TaskFocus, focus_id: uuid.UUID, outcome: str) -> int:
+    """Complete the open tasks about one record (its follow-up is no longer needed); returns how many."""
+    open_tasks = session.scalars(select(Task).where(Task.focus_type == focus_type, Task.focus_id == focus_id,
+                                                    Task.status.in_(OPEN_STATUSES)))
+    count = 0
+    for task in open_tasks:
+        apply_transition(session, None, task, TaskStatus.COMPLETED, outcome=outcome)
+        count += 1
+    return count
+
+
 # --- access ------------------------------------------------------------------------------------
 
 def load_task(session: Session, actor: Actor, task_id: uuid.UUID, permission: Permission,
