@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from sqlalchemy import func, select
-from web_helpers import post_form, sign_in
 
 from careloop import clock
 from careloop.audit.models import AuditEvent
 from careloop.auth import service as auth_service
 from careloop.auth.models import BreakGlassGrant
 from factories import actor_of
+from web_helpers import post_form, sign_in
 
 
 def test_coordinators_cannot_open_admin_pages(client, world):

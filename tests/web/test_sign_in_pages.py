@@ -6,7 +6,6 @@ import datetime as dt
 
 import pyotp
 from sqlalchemy import select
-from web_helpers import csrf_token, post_form, sign_in
 
 from careloop import clock
 from careloop.audit.models import AuditEvent
@@ -14,6 +13,7 @@ from careloop.auth import secrets_box
 from careloop.auth import service as auth_service
 from careloop.auth.deps import SESSION_COOKIE
 from careloop.auth.models import LoginThrottle, WebSession
+from web_helpers import csrf_token, post_form, sign_in
 
 
 def test_sign_in_sets_a_safe_session_cookie_and_goes_to_next(client, world):

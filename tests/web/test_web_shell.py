@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 from fastapi.routing import APIRoute
-from web_helpers import sign_in
 
 from careloop.patients.pages import parse_date, parse_quick
 from careloop.web import csrf, routes
 from careloop.web.charts import Series, line_chart
 from careloop.web.formatting import day, when
 from careloop.web.render import STATIC, safe_next
+from web_helpers import sign_in
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "src/careloop/web/templates"
 
