@@ -32,6 +32,7 @@ def create_app(*, session_factory: sessionmaker[Session] | None = None) -> FastA
     from careloop.patients.api import api as patients_api
     from careloop.protocols.api import api as protocol_api
     from careloop.referrals.api import api as referral_api
+    from careloop.results.api import api as results_api
     from careloop.staff.api import api as staff_api
     from careloop.tasks.api import api as tasks_api
     from careloop.transitions.api import api as transitions_api
@@ -44,7 +45,8 @@ def create_app(*, session_factory: sessionmaker[Session] | None = None) -> FastA
                               "(`careloop tokens create` or the client-credentials grant at /oauth/token).")
     app.state.session_factory = session_factory or get_session_factory()
     for r in (oauth, auth_api, patients_api, care_team_api, clinical_api, staff_api, audit_api,
-              tasks_api, hl7_api, transitions_api, care_plan_api, protocol_api, referral_api, community_api):
+              tasks_api, hl7_api, transitions_api, care_plan_api, protocol_api, referral_api, community_api,
+              results_api):
         app.include_router(r)
     _install_web(app)
     error_handlers.install(app)
@@ -69,11 +71,12 @@ def _install_web(app: FastAPI) -> None:
     from careloop.integrations.hl7v2.pages import pages as hl7_pages
     from careloop.protocols.pages import pages as protocol_pages
     from careloop.referrals.pages import pages as referral_pages
+    from careloop.results.pages import pages as results_pages
     from careloop.tasks.pages import pages as task_pages
     from careloop.transitions.pages import pages as transitions_pages
 
     for pages in (transitions_pages, hl7_pages, task_pages, care_plan_pages, protocol_pages, referral_pages,
-                  community_pages):
+                  community_pages, results_pages):
         app.include_router(pages)
 
 

@@ -14,6 +14,7 @@ from careloop.organizations.models import Organization
 from careloop.patients.models import Patient, PatientMerge
 from careloop.protocols.models import ProtocolRun
 from careloop.referrals.models import Provider, Referral, ReferralEvent
+from careloop.results.models import ResultOrder, ResultValue
 from careloop.staff.models import Staff
 from careloop.tasks.models import Notification, Task, TaskComment, TaskTimeEntry
 
@@ -22,6 +23,6 @@ __all__ = [
     "CarePlanProblem", "CareTeamMember", "CommunityReferral", "CommunityService", "Condition", "DomainEvent",
     "EducationItem", "Encounter", "Goal", "GoalNote", "Hl7Message", "Hl7PatientIdentifier", "Hl7Route", "Hl7Visit",
     "LoginThrottle", "Medication", "Notification", "Observation", "Organization", "Patient", "PatientMerge",
-    "ProtocolRun", "Provider", "Referral", "ReferralEvent", "Staff", "SystemClient", "Task", "TaskComment",
-    "TaskTimeEntry", "WebSession",
+    "ProtocolRun", "Provider", "Referral", "ReferralEvent", "ResultOrder", "ResultValue", "Staff", "SystemClient",
+    "Task", "TaskComment", "TaskTimeEntry", "WebSession",
 ]

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
+
 import pytest
 
+from careloop.integrations.hl7v2.mllp import Listener
 from careloop.integrations.hl7v2.models import Hl7Route
 from careloop.integrations.hl7v2.service import Frame, Ingest
 from careloop.staff.models import StaffRole
@@ -38,3 +42,25 @@ def send(ingest):
         acks = ingest.handle(frames)
         return acks[0] if len(texts) == 1 else acks
     return _send
+
+
+@pytest.fixture
+def port(session_factory, org):
+    """A listener on an ephemeral loopback port, in its own event-loop thread."""
+    loop = asyncio.new_event_loop()
+    listener = Listener(session_factory, host="127.0.0.1", port=0, read_timeout=1.0, max_bytes=64 * 1024)
+    ready = threading.Event()
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(listener.start())
+        ready.set()
+        loop.run_forever()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    assert ready.wait(10)
+    yield listener.port
+    asyncio.run_coroutine_threadsafe(listener.close(), loop).result(30)
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(10)

@@ -74,3 +74,26 @@ class Client:
 
     def close(self) -> None:
         self.sock.close()
+
+
+def oru(*groups: tuple[str, str, list[str]], control: str | None = None, mrn: str = "H100",
+        authority: str = "HOSP", receiving: str = "CARELOOP", when: str = "20261101080000", orc: bool = True) -> str:
+    """An ORU^R01 result message: groups of (placer number, OBR-25 status, OBX lines after "OBX|n|")."""
+    control = control or f"R{next(_ids):07d}"
+    segments = [f"MSH|^~\\&|LIS|CITYLAB|CL|{receiving}|{when}||ORU^R01^ORU_R01|{control}|P|2.5.1",
+                f"PID|1||{mrn}^^^{authority}^MR||Doe^Jane||19500101|F"]
+    for placer, status, observations in groups:
+        if orc:
+            segments.append(f"ORC|RE|{placer}^CL|F-{placer}^CITYLAB")
+        obr = [""] * 26
+        obr[0:5] = ["OBR", "1", placer, f"F-{placer}", "2823-3^Potassium^LN"]
+        obr[7], obr[25] = when, status
+        segments.append("|".join(obr))
+        segments += [f"OBX|{n}|{line}" for n, line in enumerate(observations, 1)]
+    return "\r".join(segments)
+
+
+def obx(code: str = "2823-3", value: str = "4.1", flag: str = "N", *, kind: str = "NM", name: str = "Potassium",
+        status: str = "F", unit: str = "mmol/L", rng: str = "3.5-5.1", observed: str = "") -> str:
+    """OBX-2 onwards of one observation (the builder numbers it)."""
+    return f"{kind}|{code}^{name}^LN||{value}|{unit}|{rng}|{flag}|||{status}|||{observed}"

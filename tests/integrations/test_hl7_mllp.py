@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
-import threading
 import time
 
 import pytest
@@ -12,7 +10,6 @@ from hl7_messages import EB, SB, Client, ack_fields, adt, frame
 from sqlalchemy import select
 
 from careloop.clinical.models import Encounter
-from careloop.integrations.hl7v2.mllp import Listener
 from careloop.integrations.hl7v2.models import Hl7Message, MessageStatus
 from factories import make_patient
 
@@ -23,28 +20,6 @@ def patient(session, org, coordinator):
                      given_name="Jane", birth_date=dt.date(1950, 1, 1), sex="female")
     session.commit()
     return p
-
-
-@pytest.fixture
-def port(session_factory, org):
-    """A listener on an ephemeral loopback port, in its own event-loop thread."""
-    loop = asyncio.new_event_loop()
-    listener = Listener(session_factory, host="127.0.0.1", port=0, read_timeout=1.0, max_bytes=64 * 1024)
-    ready = threading.Event()
-
-    def run() -> None:
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(listener.start())
-        ready.set()
-        loop.run_forever()
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    assert ready.wait(10)
-    yield listener.port
-    asyncio.run_coroutine_threadsafe(listener.close(), loop).result(30)
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(10)
 
 
 def test_two_messages_in_one_write(port, patient):

@@ -7,7 +7,7 @@ from hl7_messages import ack_fields
 from sqlalchemy import select
 
 from careloop.integrations.hl7v2 import parse
-from careloop.integrations.hl7v2.adt import SUPPORTED_EVENTS, SUPPORTED_VERSIONS
+from careloop.integrations.hl7v2.adt import SUPPORTED_TYPES, SUPPORTED_VERSIONS
 from careloop.integrations.hl7v2.models import Hl7Message, MessageStatus
 from shared_data import SHARED_DATA
 
@@ -32,7 +32,7 @@ def _retarget(text: str, version: str | None = None) -> str:
 def _expected(text: str) -> set[str]:
     msh = parse.parse(text).segments[0]
     kind, event, version = msh.value(9, 1, 1), msh.value(9, 1, 2), msh.value(12)
-    if kind != "ADT" or event not in SUPPORTED_EVENTS or version not in SUPPORTED_VERSIONS:
+    if event not in SUPPORTED_TYPES.get(kind, ()) or version not in SUPPORTED_VERSIONS:
         return {"AR"}
     return {"AA", "AE"}
 
@@ -61,7 +61,7 @@ def test_adt_samples_of_newer_versions_map_cleanly_when_declared_251(session, se
         text = parse.normalise(path.read_bytes().decode("utf-8"))
         if not text.startswith("MSH") or parse.parse(text).segments[0].value(9, 1, 1) != "ADT":
             continue
-        if parse.parse(text).segments[0].value(9, 1, 2) not in SUPPORTED_EVENTS:
+        if parse.parse(text).segments[0].value(9, 1, 2) not in SUPPORTED_TYPES["ADT"]:
             continue
         code = ack_fields(send(_retarget(text, "2.5.1")))["MSA"][1]
         assert code in ("AA", "AE"), path.name

@@ -30,6 +30,8 @@ from careloop.protocols import service as protocols
 from careloop.referrals import service as referrals
 from careloop.referrals.models import Provider, ProviderKind
 from careloop.referrals.schemas import ReferralCreate
+from careloop.results import service as results
+from careloop.results.schemas import OrderCreate
 from careloop.staff.models import Staff, StaffRole
 from careloop.tasks import service as tasks_service
 from careloop.tasks.schemas import TaskCreate
@@ -73,6 +75,7 @@ class Tenant:
     referral: uuid.UUID  # a draft referral of `patient` by its PCP to `provider`
     community_service: uuid.UUID  # a food bank in the community directory
     community_referral: uuid.UUID  # a referral of `patient` to it, sent with consent
+    result_order: uuid.UUID  # a lab order of `patient` by its PCP, waiting for its result
     tokens: dict[StaffRole, str] = field(default_factory=dict)
 
     def token(self, role: StaffRole) -> str:
@@ -166,8 +169,10 @@ def _referral(session: Session, pcp: Staff, patient: Patient) -> dict[str, uuid.
     community_referral = community.create_referral(
         session, auth_service.actor_for_staff(pcp), patient.id, CommunityReferralCreate(
             service_id=service.id, need="food", consent=True, consent_method="verbal"))
+    order = results.create_order(session, auth_service.actor_for_staff(pcp), patient.id,
+                                 OrderCreate(code="2345-7", display="Glucose"))
     return {"provider": provider.id, "referral": referral.id, "community_service": service.id,
-            "community_referral": community_referral.id}
+            "community_referral": community_referral.id, "result_order": order.id}
 
 
 def _protocol_run(session: Session, patient: Patient) -> uuid.UUID:

@@ -151,6 +151,7 @@ PATH_IDS: dict[str, Callable[[Tenant, str], Any]] = {
     "activity_id": lambda t, path: _plan(t, path, "activity"),
     "item_id": lambda t, path: _plan(t, path, "education"),
     "run_id": lambda t, _: t.run,
+    "order_id": lambda t, _: t.result_order,
     "referral_id": lambda t, path: t.community_referral if "community-referrals" in path else t.referral,
     "message_id": lambda t, path: t.messages["dead" if path.endswith("/replay") else "review"],
     "record_id": _record_id,
@@ -262,6 +263,12 @@ BODIES: dict[tuple[str, str], Callable[[Tenant], dict]] = {
     ("POST", "/patients/{patient_id}/community-referrals"): lambda t: {
         "service_id": str(t.community_service), "need": "food", "consent": "yes", "consent_method": "verbal"},
     ("POST", "/community-referrals/{referral_id}/status"): lambda t: {"status": "accepted"},
+    ("POST", "/api/v1/patients/{patient_id}/result-orders"): lambda t: {"code": "4548-4", "display": "HbA1c"},
+    ("POST", "/api/v1/result-orders/{order_id}/results"): lambda t: {
+        "values": [{"code": "2345-7", "display": "Glucose", "value": "101", "interpretation": "H"}]},
+    ("POST", "/api/v1/result-orders/{order_id}/status"): lambda t: {"status": "performed"},
+    ("POST", "/patients/{patient_id}/results"): lambda t: {"kind": "lab", "code": "4548-4", "display": "HbA1c"},
+    ("POST", "/result-orders/{order_id}/status"): lambda t: {"status": "performed"},
     ("POST", "/patients/{patient_id}/referrals"): lambda t: {"provider_id": str(t.provider),
                                                             "reason": "Chest pain on exertion"},
     ("POST", "/referrals/{referral_id}/status"): lambda t: {"status": "sent"},

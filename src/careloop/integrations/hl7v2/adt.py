@@ -14,6 +14,7 @@ from careloop.integrations.hl7v2.parse import Message, Segment
 SUPPORTED_VERSIONS = frozenset({"2.3", "2.3.1", "2.4", "2.5", "2.5.1"})
 SUPPORTED_EVENTS = frozenset({"A01", "A02", "A03", "A04", "A05", "A06", "A07", "A08", "A11", "A12", "A13",
                               "A40"})
+SUPPORTED_TYPES = {"ADT": SUPPORTED_EVENTS, "ORU": frozenset({"R01"})}  # ORU^R01: results (oru.py)
 VISIT_EVENTS = SUPPORTED_EVENTS - {"A40"}
 OBSERVATION_CODES = frozenset({"OBS", "OBV"})
 _CLASSES = {"I": EncounterClass.INPATIENT, "B": EncounterClass.INPATIENT, "P": EncounterClass.INPATIENT,
@@ -113,10 +114,10 @@ def read_header(msg: Message) -> Header:
 
 def check_supported(header: Header) -> None:
     """AR for message types, events and versions this interface does not take."""
-    if header.message_type != "ADT":
+    if header.message_type not in SUPPORTED_TYPES:
         raise AdtError(f"message type {header.message_type[:10] or '(empty)'} is not supported", "200",
                        "MSH^1^9", reject=True)
-    if header.trigger_event not in SUPPORTED_EVENTS:
+    if header.trigger_event not in SUPPORTED_TYPES[header.message_type]:
         raise AdtError(f"event {header.trigger_event[:10] or '(empty)'} is not supported", "201", "MSH^1^9",
                        reject=True)
     if header.version not in SUPPORTED_VERSIONS:
@@ -137,7 +138,7 @@ def read_event(msg: Message, header: Header, tz: str) -> AdtEvent:
     if pid is None:
         raise AdtError("PID segment is missing", "100", "PID")
     event = AdtEvent(header=header, event=header.trigger_event, event_at=event_at,
-                     patient=_patient(pid, header, zone))
+                     patient=read_patient(pid, header, zone))
     pv1 = msg.first("PV1")
     if header.trigger_event in VISIT_EVENTS:
         if pv1 is None and header.trigger_event != "A08":
@@ -161,7 +162,7 @@ def _identifiers(seg: Segment, field_num: int, header: Header, location: str) ->
     return found[:20]
 
 
-def _patient(pid: Segment, header: Header, zone: ZoneInfo) -> PatientData:
+def read_patient(pid: Segment, header: Header, zone: ZoneInfo) -> PatientData:
     identifiers = _identifiers(pid, 3, header, "PID^1^3")
     if not identifiers:
         raise AdtError("PID-3 patient identifier is missing", "101", "PID^1^3")

@@ -25,7 +25,7 @@ from careloop import clock
 from careloop.audit import service as audit
 from careloop.auth.actor import system_actor
 from careloop.db import session_scope
-from careloop.integrations.hl7v2 import adt
+from careloop.integrations.hl7v2 import adt, oru
 from careloop.integrations.hl7v2.ack import build_ack
 from careloop.integrations.hl7v2.adt import AdtError, AdtEvent, Header
 from careloop.integrations.hl7v2.apply import apply_event, prefetch_patients
@@ -301,18 +301,11 @@ class Ingest:
                    "new_patient": None, "new_encounter": None, "new_event_at": None, "new_identifier": None}
         item.updates, applied = updates, None
         try:
-            event = item.event or adt.read_event(item.message, item.header, zones.get(item.organization_id, "UTC"))
-            updates["new_event_at"], updates["new_identifier"] = event.event_at, event.patient.display_identifier
-            if cache is None:  # isolated: a savepoint per message
-                with session.begin_nested():
-                    applied = apply_event(session, item.organization_id, event, item.row_id)
+            zone = zones.get(item.organization_id, "UTC")
+            if _is_result(item):
+                applied = self._apply_results(session, item, zone, updates)
             else:
-                try:
-                    applied = apply_event(session, item.organization_id, event, item.row_id, cache)
-                except SQLAlchemyError:
-                    raise
-                except Exception as err:  # partly written: redo the batch with a savepoint per message
-                    raise _Retry from err
+                applied = self._apply_adt(session, item, zone, cache, updates)
         except AdtError as err:
             item.error = err
             updates.update(new_status=MessageStatus.REJECTED if err.reject else MessageStatus.ERROR,
@@ -328,6 +321,28 @@ class Ingest:
                            new_encounter=applied.encounter_id, new_note=applied.note or item.note)
         item.status, item.ack_code = updates["new_status"], updates["new_ack"]
         return applied
+
+    def _apply_adt(self, session: Session, item: Item, zone: str, cache: BatchCache | None,
+                   updates: dict[str, Any]) -> Applied:
+        event = item.event or adt.read_event(item.message, item.header, zone)
+        updates["new_event_at"], updates["new_identifier"] = event.event_at, event.patient.display_identifier
+        if cache is None:  # isolated: a savepoint per message
+            with session.begin_nested():
+                return apply_event(session, item.organization_id, event, item.row_id)
+        try:
+            return apply_event(session, item.organization_id, event, item.row_id, cache)
+        except SQLAlchemyError:
+            raise
+        except Exception as err:  # partly written (even an AdtError): redo the batch with a savepoint per message
+            raise _Retry from err
+
+    def _apply_results(self, session: Session, item: Item, zone: str, updates: dict[str, Any]) -> Applied:
+        """ORU^R01: always on its own (see _segments) and in a savepoint, so a failure writes nothing."""
+        message = oru.read_results(item.message, item.header, zone)
+        updates["new_event_at"], updates["new_identifier"] = message.sent_at, message.patient.display_identifier
+        with session.begin_nested():
+            return oru.apply_results(session, item.organization_id, message,
+                                     system_actor(item.organization_id, FEED))
 
     # --- ACK ---------------------------------------------------------------------------------------
 
@@ -345,11 +360,21 @@ def _is_merge(item: Item) -> bool:
     return item.header is not None and item.header.trigger_event == "A40"
 
 
+def _is_result(item: Item) -> bool:
+    return item.header is not None and item.header.message_type == "ORU"
+
+
+def _alone(item: Item) -> bool:
+    """Applied in a segment of its own: a merge (it moves rows written before it) and a result message (it goes
+    through the ORM services, which check row counts: not in a pipeline)."""
+    return _is_merge(item) or _is_result(item)
+
+
 def _segments(items: list[Item]) -> list[list[Item]]:
-    """Runs of consecutive messages, each merge on its own."""
+    """Runs of consecutive messages, each merge and each result message on its own."""
     segments: list[list[Item]] = []
     for item in items:
-        if _is_merge(item) or not segments or _is_merge(segments[-1][0]):
+        if _alone(item) or not segments or _alone(segments[-1][0]):
             segments.append([item])
         else:
             segments[-1].append(item)
@@ -383,7 +408,7 @@ def _pipelined(session: Session, items: list[Item]) -> Any:
     database works through them while the next message is read; only a lookup waits for its answer). Not
     for a batch with a merge: the ORM checks row counts."""
     conn = session.connection()
-    if conn.dialect.name != "postgresql" or any(_is_merge(i) for i in items):
+    if conn.dialect.name != "postgresql" or any(_alone(i) for i in items):
         return contextlib.nullcontext()
     return conn.connection.dbapi_connection.pipeline()
 
