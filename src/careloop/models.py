@@ -13,7 +13,7 @@ from careloop.medications.models import Medication
 from careloop.organizations.models import Organization
 from careloop.patients.models import Patient, PatientMerge
 from careloop.protocols.models import ProtocolRun
-from careloop.referrals.models import Provider, Referral, ReferralEvent
+from careloop.referrals.models import Provider, Referral, ReferralDocument, ReferralEvent, ReferralTargets
 from careloop.results.models import ResultOrder, ResultValue
 from careloop.staff.models import Staff
 from careloop.tasks.models import Notification, Task, TaskComment, TaskTimeEntry
@@ -23,6 +23,7 @@ __all__ = [
     "CarePlanProblem", "CareTeamMember", "CommunityReferral", "CommunityService", "Condition", "DomainEvent",
     "EducationItem", "Encounter", "Goal", "GoalNote", "Hl7Message", "Hl7PatientIdentifier", "Hl7Route", "Hl7Visit",
     "LoginThrottle", "Medication", "Notification", "Observation", "Organization", "Patient", "PatientMerge",
-    "ProtocolRun", "Provider", "Referral", "ReferralEvent", "ResultOrder", "ResultValue", "Staff", "SystemClient",
+    "ProtocolRun", "Provider", "Referral", "ReferralDocument", "ReferralEvent", "ReferralTargets", "ResultOrder",
+    "ResultValue", "Staff", "SystemClient",
     "Task", "TaskComment", "TaskTimeEntry", "WebSession",
 ]

@@ -27,8 +27,9 @@ from careloop.integrations.hl7v2.models import Hl7Message, Hl7Route, MessageStat
 from careloop.organizations.models import Organization
 from careloop.patients.models import Patient
 from careloop.protocols import service as protocols
+from careloop.referrals import documents as referral_documents
 from careloop.referrals import service as referrals
-from careloop.referrals.models import Provider, ProviderKind
+from careloop.referrals.models import DocumentKind, Provider, ProviderKind
 from careloop.referrals.schemas import ReferralCreate
 from careloop.results import service as results
 from careloop.results.schemas import OrderCreate
@@ -49,6 +50,8 @@ RECORD_BODIES: dict[str, tuple[dict, dict]] = {
     "allergies": ({"substance": "Penicillin", "category": "medication"}, {"reaction": "Rash"}),
 }
 
+
+PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"  # a minimal PDF
 
 @dataclass
 class Tenant:
@@ -76,6 +79,7 @@ class Tenant:
     community_service: uuid.UUID  # a food bank in the community directory
     community_referral: uuid.UUID  # a referral of `patient` to it, sent with consent
     result_order: uuid.UUID  # a lab order of `patient` by its PCP, waiting for its result
+    referral_document: uuid.UUID  # a PDF letter attached to `referral`
     tokens: dict[StaffRole, str] = field(default_factory=dict)
 
     def token(self, role: StaffRole) -> str:
@@ -171,8 +175,12 @@ def _referral(session: Session, pcp: Staff, patient: Patient) -> dict[str, uuid.
             service_id=service.id, need="food", consent=True, consent_method="verbal"))
     order = results.create_order(session, auth_service.actor_for_staff(pcp), patient.id,
                                  OrderCreate(code="2345-7", display="Glucose"))
+    document = referral_documents.add(session, auth_service.actor_for_staff(pcp), referral.id, PDF,
+                                      declared_type="application/pdf", filename="letter.pdf",
+                                      kind=DocumentKind.REFERRAL_LETTER)
     return {"provider": provider.id, "referral": referral.id, "community_service": service.id,
-            "community_referral": community_referral.id, "result_order": order.id}
+            "community_referral": community_referral.id, "result_order": order.id,
+            "referral_document": document.id}
 
 
 def _protocol_run(session: Session, patient: Patient) -> uuid.UUID:

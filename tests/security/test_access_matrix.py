@@ -17,7 +17,7 @@ import pyotp
 import pytest
 from fastapi import Depends
 from fastapi.routing import APIRoute
-from security_seed import ADT, RECORD_BODIES, Tenant, World
+from security_seed import ADT, PDF, RECORD_BODIES, Tenant, World
 from sqlalchemy.orm import object_session
 from starlette.routing import Mount
 
@@ -152,6 +152,7 @@ PATH_IDS: dict[str, Callable[[Tenant, str], Any]] = {
     "item_id": lambda t, path: _plan(t, path, "education"),
     "run_id": lambda t, _: t.run,
     "order_id": lambda t, _: t.result_order,
+    "document_id": lambda t, _: t.referral_document,
     "referral_id": lambda t, path: t.community_referral if "community-referrals" in path else t.referral,
     "message_id": lambda t, path: t.messages["dead" if path.endswith("/replay") else "review"],
     "record_id": _record_id,
@@ -272,6 +273,9 @@ BODIES: dict[tuple[str, str], Callable[[Tenant], dict]] = {
     ("POST", "/patients/{patient_id}/referrals"): lambda t: {"provider_id": str(t.provider),
                                                             "reason": "Chest pain on exertion"},
     ("POST", "/referrals/{referral_id}/status"): lambda t: {"status": "sent"},
+    ("PUT", "/api/v1/referrals/targets"): lambda t: {"routine_days": 28, "urgent_days": 3, "stat_days": 1},
+    ("POST", "/referrals/targets"): lambda t: {"routine_days": "28", "urgent_days": "3", "stat_days": "1"},
+    ("POST", "/referrals/{referral_id}/documents"): lambda t: {"kind": "clinical_summary"},
     ("POST", "/login/mfa"): lambda t: {"code": _current_totp(t)},
     ("POST", "/account/mfa"): lambda t: {"code": _current_totp(t)},
 }
@@ -282,8 +286,13 @@ RAW_BODIES: dict[tuple[str, str], Callable[[Tenant], tuple[str, bytes]]] = {
     ("POST", "/api/v1/directory/import"): lambda t: ("text/csv", (
         "external_id,name,specialty_code,specialty_display\n"
         f"{uuid.uuid4().hex[:10]},Lakeside Kidney Center,207RX0202X,Nephrology\n").encode()),
+    ("POST", "/api/v1/referrals/{referral_id}/documents"): lambda t: ("application/pdf", PDF),
     ("POST", "/api/v1/hl7/messages"): lambda t: ("x-application/hl7-v2+er7", ADT.format(
         facility=t.hl7_facility, control=uuid.uuid4().hex[:20], mrn=t.patient.mrn, visit="V1").encode()),
+}
+# Files a page form uploads (multipart): field -> (name, bytes, type).
+FILES: dict[tuple[str, str], Callable[[Tenant], dict[str, tuple[str, bytes, str]]]] = {
+    ("POST", "/referrals/{referral_id}/documents"): lambda t: {"file": ("summary.pdf", PDF, "application/pdf")},
 }
 # The version a PATCH must name in If-Match (default 1).
 VERSIONS: dict[tuple[str, str], Callable[[Tenant, Any], int]] = {
@@ -327,6 +336,8 @@ class Caller:
                 form["csrf_token"] = cookie[1]
             if self.case.method != "GET":
                 kwargs["data"] = form
+            if key in FILES:
+                kwargs["files"] = FILES[key](tenant)
         try:
             url = url_for(self.case.path, tenant, placeholders=refusals_only(self.case))
             return self.client.request(self.case.method, url, headers=headers,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from email.message import Message
 from typing import Annotated
 
 from fastapi import Depends, Query, Request, Response
@@ -14,9 +15,10 @@ from careloop.auth.deps import require
 from careloop.auth.permissions import Permission
 from careloop.errors import BadRequest, UnsupportedMediaType
 from careloop.etags import if_match, set_etag
-from careloop.referrals import queries, service
-from careloop.referrals.models import Referral
+from careloop.referrals import documents, queries, service
+from careloop.referrals.models import DocumentKind, Referral, ReferralDocument, ReferralUrgency
 from careloop.referrals.schemas import (
+    DocumentRead,
     Durations,
     ImportResult,
     MeasureGroup,
@@ -26,6 +28,8 @@ from careloop.referrals.schemas import (
     ReferralEventRead,
     ReferralMove,
     ReferralRead,
+    TargetsIn,
+    TargetsRead,
 )
 from careloop.routing import db, router
 
@@ -97,6 +101,22 @@ def referral_measures(session: Db, actor: Reader, since: dt.date | None = None) 
         for g in m.groups])
 
 
+@api.get("/referrals/targets", response_model=TargetsRead, summary="Target days from sending to the appointment")
+def read_targets(session: Db, actor: Reader) -> TargetsRead:
+    return _targets_read(*service.targets_of(session, actor.organization_id))
+
+
+@api.put("/referrals/targets", response_model=TargetsRead,
+         summary="Set the organisation's target days by urgency (for referrals sent from now on)")
+def set_targets(data: TargetsIn, session: Db, actor: DirectoryAdmin) -> TargetsRead:
+    return _targets_read(service.set_targets(session, actor, data), False)
+
+
+def _targets_read(targets: dict[ReferralUrgency, int], is_default: bool) -> TargetsRead:
+    return TargetsRead(routine_days=targets[ReferralUrgency.ROUTINE], urgent_days=targets[ReferralUrgency.URGENT],
+                       stat_days=targets[ReferralUrgency.STAT], is_default=is_default)
+
+
 @api.get("/referrals/{referral_id}", response_model=ReferralRead, summary="A referral with its history")
 def read_referral(referral_id: uuid.UUID, response: Response, session: Db, actor: Reader) -> ReferralRead:
     return to_read(session, service.get_referral(session, actor, referral_id, Permission.REFERRAL_READ), response)
@@ -109,3 +129,42 @@ def move_referral(referral_id: uuid.UUID, data: ReferralMove, request: Request, 
                   actor: Writer) -> ReferralRead:
     referral = service.move(session, actor, referral_id, data, expected_version=if_match(request))
     return to_read(session, referral, response)
+
+
+@api.get("/referrals/{referral_id}/documents", response_model=list[DocumentRead],
+         summary="Documents sent with or received for a referral")
+def list_documents(referral_id: uuid.UUID, session: Db, actor: Reader) -> list[DocumentRead]:
+    return [DocumentRead.model_validate(d) for d in documents.list_for(session, actor, referral_id)]
+
+
+@api.post("/referrals/{referral_id}/documents", response_model=DocumentRead, status_code=201,
+          summary="Attach a document: the file as the body, its type as Content-Type, its name in "
+                  "Content-Disposition (a consult report for a seen referral marks the report received)")
+async def add_document(referral_id: uuid.UUID, request: Request, response: Response, session: Db, actor: Writer,
+                       kind: DocumentKind = DocumentKind.OTHER) -> DocumentRead:
+    document = documents.add(session, actor, referral_id, await request.body(),
+                             declared_type=request.headers.get("content-type"),
+                             filename=_disposition_filename(request.headers.get("content-disposition", "")),
+                             kind=kind)
+    response.headers["Location"] = f"/api/v1/referrals/{referral_id}/documents/{document.id}"
+    return DocumentRead.model_validate(document)
+
+
+@api.get("/referrals/{referral_id}/documents/{document_id}", summary="Download a document (always an attachment)",
+         response_class=Response, responses={200: {"content": {"application/pdf": {}}}})
+def download_document(referral_id: uuid.UUID, document_id: uuid.UUID, session: Db, actor: Reader) -> Response:
+    return document_response(documents.read(session, actor, referral_id, document_id))
+
+
+def document_response(document: ReferralDocument) -> Response:
+    """The bytes as the type they were detected to be, never rendered inline, never cached."""
+    return Response(document.content, media_type=document.content_type, headers={
+        "Content-Disposition": documents.content_disposition(document.filename), "Cache-Control": "no-store",
+        "Content-Security-Policy": "default-src 'none'; sandbox", "X-Content-Type-Options": "nosniff"})
+
+
+def _disposition_filename(header: str) -> str | None:
+    """The file name of a Content-Disposition header (filename* in UTF-8 preferred), if any."""
+    message = Message()
+    message["content-disposition"] = header
+    return message.get_filename()

@@ -6,7 +6,7 @@ import datetime as dt
 import enum
 import uuid
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from careloop import clock
@@ -107,3 +107,44 @@ class ReferralEvent(IdMixin, Base):
     occurred_at: Mapped[dt.datetime]
     actor_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("staff.id"))
     note: Mapped[str | None] = mapped_column(String(300))
+
+
+class DocumentKind(enum.StrEnum):
+    REFERRAL_LETTER = "referral_letter"
+    CLINICAL_SUMMARY = "clinical_summary"
+    TEST_RESULT = "test_result"
+    CONSULT_REPORT = "consult_report"
+    OTHER = "other"
+
+
+class ReferralDocument(IdMixin, Base):
+    """A document sent with a referral or received for it (the consult report). The bytes live in the row, in
+    the same transaction as the rest (no file store to back up separately); listing never loads them."""
+
+    __tablename__ = "referral_document"
+    __table_args__ = (Index("ix_referral_document_referral", "referral_id", "uploaded_at"),)
+
+    referral_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("referral.id"))
+    organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organization.id"))
+    kind: Mapped[DocumentKind] = mapped_column(enum_column(DocumentKind))
+    filename: Mapped[str] = mapped_column(String(200))
+    content_type: Mapped[str] = mapped_column(String(100))  # as detected from the bytes, not as declared
+    size: Mapped[int]
+    sha256: Mapped[str] = mapped_column(String(64))
+    content: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
+    uploaded_by_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("staff.id"))
+    uploaded_at: Mapped[dt.datetime]
+
+
+class ReferralTargets(Base):
+    """An organisation's own target days from sending to the appointment, by urgency (rules.TARGET_DAYS when
+    it has none)."""
+
+    __tablename__ = "referral_targets"
+
+    organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organization.id"), primary_key=True)
+    routine_days: Mapped[int]
+    urgent_days: Mapped[int]
+    stat_days: Mapped[int]
+    updated_at: Mapped[dt.datetime]
+    updated_by_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("staff.id"))

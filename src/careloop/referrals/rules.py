@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 
 from careloop.referrals.models import ReferralStatus as S
 from careloop.referrals.models import ReferralUrgency as U
@@ -26,8 +27,10 @@ TRANSITIONS: dict[S, frozenset[S]] = {
 OPEN = frozenset(s for s, targets in TRANSITIONS.items() if targets)
 NEEDS_REASON = frozenset({S.DECLINED, S.CANCELLED, S.EXPIRED})
 # Target time from sending to the appointment, by urgency (calendar days). Published practice varies
-# (routine 30 days is the common access standard; urgent within a few days); organisations may change these.
+# (routine 30 days is the common access standard; urgent within a few days); each organisation may set its
+# own (ReferralTargets), within MAX_TARGET_DAYS, and stat no later than urgent, urgent no later than routine.
 TARGET_DAYS: dict[U, int] = {U.ROUTINE: 30, U.URGENT: 3, U.STAT: 1}
+MAX_TARGET_DAYS = 365
 
 
 # How long a referral may wait in a status before someone is asked to chase it (days after entering the
@@ -65,6 +68,15 @@ def can_move(current: S, target: S) -> bool:
     return target in TRANSITIONS[current]
 
 
-def target_appointment_date(sent_on: dt.date, urgency: U) -> dt.date:
+def target_appointment_date(sent_on: dt.date, urgency: U, targets: Mapping[U, int] = TARGET_DAYS) -> dt.date:
     """The date by which the patient should have been seen, for a referral sent on `sent_on`."""
-    return sent_on + dt.timedelta(days=TARGET_DAYS[urgency])
+    return sent_on + dt.timedelta(days=targets[urgency])
+
+
+def targets_problem(targets: Mapping[U, int]) -> str | None:
+    """Why a set of target days cannot be used (None when it can)."""
+    if any(not 0 <= days <= MAX_TARGET_DAYS for days in targets.values()):
+        return f"Target days are between 0 and {MAX_TARGET_DAYS}"
+    if not targets[U.STAT] <= targets[U.URGENT] <= targets[U.ROUTINE]:
+        return "Stat must be no later than urgent, and urgent no later than routine"
+    return None

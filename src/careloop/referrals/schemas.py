@@ -8,7 +8,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from careloop.referrals.models import ProviderKind, ReferralStatus, ReferralUrgency
+from careloop.referrals.models import DocumentKind, ProviderKind, ReferralStatus, ReferralUrgency
+from careloop.referrals.rules import MAX_TARGET_DAYS
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Optional200 = Annotated[str | None, StringConstraints(strip_whitespace=True, max_length=200)]
@@ -135,3 +136,31 @@ class ReferralRead(BaseModel):
     closed_at: dt.datetime | None
     version: int
     history: list[ReferralEventRead] = Field(default_factory=list)
+
+
+class DocumentRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    referral_id: uuid.UUID
+    kind: DocumentKind
+    filename: str
+    content_type: str
+    size: int
+    sha256: str
+    uploaded_at: dt.datetime
+
+
+Days = Annotated[int, Field(ge=0, le=MAX_TARGET_DAYS)]
+
+
+class TargetsIn(_In):
+    """Days from sending a referral to the appointment, by urgency."""
+
+    routine_days: Days
+    urgent_days: Days
+    stat_days: Days
+
+
+class TargetsRead(TargetsIn):
+    is_default: bool  # the organisation has not set its own

@@ -17,9 +17,10 @@ from careloop.errors import Forbidden, InvalidInput, InvalidTransition, NotFound
 from careloop.events import service as events
 from careloop.organizations.models import Organization
 from careloop.referrals import rules, work
-from careloop.referrals.models import Provider, Referral, ReferralEvent
+from careloop.referrals.models import Provider, Referral, ReferralEvent, ReferralTargets
 from careloop.referrals.models import ReferralStatus as S
-from careloop.referrals.schemas import ImportResult, ProviderIn, ReferralCreate, ReferralMove
+from careloop.referrals.models import ReferralUrgency as U
+from careloop.referrals.schemas import ImportResult, ProviderIn, ReferralCreate, ReferralMove, TargetsIn
 
 # --- directory --------------------------------------------------------------------------------------------------
 
@@ -157,7 +158,37 @@ def _send(session: Session, actor: Actor, referral: Referral, data: ReferralMove
         referral.specialty_code, referral.specialty_display = provider.specialty_code, provider.specialty_display
     org = session.get(Organization, referral.organization_id)
     referral.sent_at = clock.now()
-    referral.target_appointment_date = rules.target_appointment_date(clock.today(org.timezone), referral.urgency)
+    referral.target_appointment_date = rules.target_appointment_date(
+        clock.today(org.timezone), referral.urgency, targets_of(session, org.id)[0])
+
+
+# --- target times -----------------------------------------------------------------------------------------------
+
+def targets_of(session: Session, organization_id: uuid.UUID) -> tuple[dict[U, int], bool]:
+    """The organisation's target days by urgency, and whether they are the defaults (rules.TARGET_DAYS)."""
+    row = session.get(ReferralTargets, organization_id)
+    if row is None:
+        return dict(rules.TARGET_DAYS), True
+    return {U.ROUTINE: row.routine_days, U.URGENT: row.urgent_days, U.STAT: row.stat_days}, False
+
+
+def set_targets(session: Session, actor: Actor, data: TargetsIn) -> dict[U, int]:
+    """Set the organisation's own target days (used for referrals sent from now on)."""
+    actor.require(Permission.DIRECTORY_ADMIN)
+    targets = {U.ROUTINE: data.routine_days, U.URGENT: data.urgent_days, U.STAT: data.stat_days}
+    problem = rules.targets_problem(targets)
+    if problem:
+        raise InvalidInput(problem, field="stat_days")
+    row = session.get(ReferralTargets, actor.organization_id, with_for_update=True)
+    if row is None:
+        row = ReferralTargets(organization_id=actor.organization_id)
+        session.add(row)
+    row.routine_days, row.urgent_days, row.stat_days = data.routine_days, data.urgent_days, data.stat_days
+    row.updated_at, row.updated_by_id = clock.now(), actor.staff_id
+    session.flush()
+    audit.record(session, actor, "update", record_type="ReferralTargets", record_id=str(actor.organization_id),
+                 detail={u.value: d for u, d in targets.items()})
+    return targets
 
 
 def _log(session: Session, actor: Actor, referral: Referral, current: S | None, target: S, note: str | None) -> None:
