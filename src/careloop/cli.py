@@ -32,9 +32,10 @@ hl7_app = typer.Typer(help="HL7 v2 feed: routes, dead letters, replay.", no_args
 protocols_app = typer.Typer(help="Standard workflows (protocol files).", no_args_is_help=True)
 directory_app = typer.Typer(help="The provider directory referrals are sent to.", no_args_is_help=True)
 community_app = typer.Typer(help="The community services directory (social needs).", no_args_is_help=True)
+fills_app = typer.Typer(help="Pharmacy fills (dispense records) for adherence.", no_args_is_help=True)
 for _sub, _name in ((db_app, "db"), (orgs_app, "orgs"), (users_app, "users"), (tokens_app, "tokens"),
                     (clients_app, "clients"), (audit_app, "audit"), (hl7_app, "hl7"), (protocols_app, "protocols"),
-                    (directory_app, "directory"), (community_app, "community")):
+                    (directory_app, "directory"), (community_app, "community"), (fills_app, "fills")):
     app.add_typer(_sub, name=_name)
 
 out = Console()
@@ -175,6 +176,16 @@ def community_import(path: CsvFile, org: OrgOption) -> None:
     from careloop.community import service as community
 
     _import_csv(path, org, community.import_services, "services")
+
+
+@fills_app.command("import")
+@friendly
+def fills_import(path: CsvFile, org: OrgOption) -> None:
+    """Record pharmacy fills from a CSV file (mrn, code, display, filled_on, days_supply, pharmacy, fill_number,
+    quantity); all rows or none; adherence is recomputed for each patient."""
+    from careloop.medications import service as medications
+
+    _import_csv(path, org, medications.import_fills, "fills")
 
 
 @hl7_app.command("deadletters")

@@ -29,6 +29,7 @@ def create_app(*, session_factory: sessionmaker[Session] | None = None) -> FastA
     from careloop.clinical.api import api as clinical_api
     from careloop.community.api import api as community_api
     from careloop.integrations.hl7v2.api import api as hl7_api
+    from careloop.medications.api import api as medications_api
     from careloop.patients.api import api as patients_api
     from careloop.protocols.api import api as protocol_api
     from careloop.referrals.api import api as referral_api
@@ -46,7 +47,7 @@ def create_app(*, session_factory: sessionmaker[Session] | None = None) -> FastA
     app.state.session_factory = session_factory or get_session_factory()
     for r in (oauth, auth_api, patients_api, care_team_api, clinical_api, staff_api, audit_api,
               tasks_api, hl7_api, transitions_api, care_plan_api, protocol_api, referral_api, community_api,
-              results_api):
+              results_api, medications_api):
         app.include_router(r)
     _install_web(app)
     error_handlers.install(app)
@@ -69,6 +70,7 @@ def _install_web(app: FastAPI) -> None:
     from careloop.care_plans.pages import pages as care_plan_pages
     from careloop.community.pages import pages as community_pages
     from careloop.integrations.hl7v2.pages import pages as hl7_pages
+    from careloop.medications.pages import pages as medication_pages
     from careloop.protocols.pages import pages as protocol_pages
     from careloop.referrals.pages import pages as referral_pages
     from careloop.results.pages import pages as results_pages
@@ -76,7 +78,7 @@ def _install_web(app: FastAPI) -> None:
     from careloop.transitions.pages import pages as transitions_pages
 
     for pages in (transitions_pages, hl7_pages, task_pages, care_plan_pages, protocol_pages, referral_pages,
-                  community_pages, results_pages):
+                  community_pages, results_pages, medication_pages):
         app.include_router(pages)
 
 

@@ -9,7 +9,14 @@ from careloop.community.models import CommunityReferral, CommunityService
 from careloop.db import Base
 from careloop.events.models import DomainEvent
 from careloop.integrations.hl7v2.models import Hl7Message, Hl7PatientIdentifier, Hl7Route, Hl7Visit
-from careloop.medications.models import Medication
+from careloop.medications.models import (
+    Adherence,
+    Medication,
+    MedicationFill,
+    MedicationInstruction,
+    Reconciliation,
+    ReconciliationLine,
+)
 from careloop.organizations.models import Organization
 from careloop.patients.models import Patient, PatientMerge
 from careloop.protocols.models import ProtocolRun
@@ -19,11 +26,52 @@ from careloop.staff.models import Staff
 from careloop.tasks.models import Notification, Task, TaskComment, TaskTimeEntry
 
 __all__ = [
-    "Activity", "Allergy", "ApiToken", "AuditChainHead", "AuditEvent", "Base", "BreakGlassGrant", "CarePlan",
-    "CarePlanProblem", "CareTeamMember", "CommunityReferral", "CommunityService", "Condition", "DomainEvent",
-    "EducationItem", "Encounter", "Goal", "GoalNote", "Hl7Message", "Hl7PatientIdentifier", "Hl7Route", "Hl7Visit",
-    "LoginThrottle", "Medication", "Notification", "Observation", "Organization", "Patient", "PatientMerge",
-    "ProtocolRun", "Provider", "Referral", "ReferralDocument", "ReferralEvent", "ReferralTargets", "ResultOrder",
-    "ResultValue", "Staff", "SystemClient",
-    "Task", "TaskComment", "TaskTimeEntry", "WebSession",
+    "Activity",
+    "Adherence",
+    "Allergy",
+    "ApiToken",
+    "AuditChainHead",
+    "AuditEvent",
+    "Base",
+    "BreakGlassGrant",
+    "CarePlan",
+    "CarePlanProblem",
+    "CareTeamMember",
+    "CommunityReferral",
+    "CommunityService",
+    "Condition",
+    "DomainEvent",
+    "EducationItem",
+    "Encounter",
+    "Goal",
+    "GoalNote",
+    "Hl7Message",
+    "Hl7PatientIdentifier",
+    "Hl7Route",
+    "Hl7Visit",
+    "LoginThrottle",
+    "Medication",
+    "MedicationFill",
+    "MedicationInstruction",
+    "Notification",
+    "Observation",
+    "Organization",
+    "Patient",
+    "PatientMerge",
+    "ProtocolRun",
+    "Provider",
+    "Reconciliation",
+    "ReconciliationLine",
+    "Referral",
+    "ReferralDocument",
+    "ReferralEvent",
+    "ReferralTargets",
+    "ResultOrder",
+    "ResultValue",
+    "Staff",
+    "SystemClient",
+    "Task",
+    "TaskComment",
+    "TaskTimeEntry",
+    "WebSession",
 ]

@@ -11,6 +11,9 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from careloop.db import translate_db_errors
+from careloop.errors import BadRequest, UnsupportedMediaType
+
+CSV_TYPES = ("text/csv", "application/csv", "text/plain")
 
 
 def _commit(session: Session) -> None:
@@ -49,3 +52,13 @@ def router(**kwargs: Any) -> APIRouter:
 def db(request: Request) -> Session:
     """The request's session (dependency)."""
     return request.state.db
+
+
+async def csv_body(request: Request) -> str:
+    """The request body as CSV text (every CSV import): 415 for another media type, 400 when not UTF-8."""
+    if request.headers.get("content-type", "").split(";")[0].strip() not in CSV_TYPES:
+        raise UnsupportedMediaType("Send the file as text/csv")
+    try:
+        return (await request.body()).decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise BadRequest("The CSV must be UTF-8", code="invalid_encoding") from err

@@ -24,6 +24,8 @@ from careloop.community.models import CommunityService
 from careloop.community.schemas import CommunityReferralCreate
 from careloop.events.models import DomainEvent
 from careloop.integrations.hl7v2.models import Hl7Message, Hl7Route, MessageStatus
+from careloop.medications import service as medications
+from careloop.medications.schemas import InstructionIn, LineDecision, ReconciliationStart
 from careloop.organizations.models import Organization
 from careloop.patients.models import Patient
 from careloop.protocols import service as protocols
@@ -80,6 +82,9 @@ class Tenant:
     community_referral: uuid.UUID  # a referral of `patient` to it, sent with consent
     result_order: uuid.UUID  # a lab order of `patient` by its PCP, waiting for its result
     referral_document: uuid.UUID  # a PDF letter attached to `referral`
+    reconciliation: uuid.UUID  # practice vs discharge list of `patient`, every line decided, not signed
+    reconciliation_line: uuid.UUID  # one of its lines
+    education_medication: uuid.UUID  # a coded medicine of `duplicate` (the draft plan's patient) with instructions
     tokens: dict[StaffRole, str] = field(default_factory=dict)
 
     def token(self, role: StaffRole) -> str:
@@ -118,7 +123,8 @@ def build_tenant(session: Session, *, tokens: bool = True) -> Tenant:
                     task=tasks[0].id, queued_task=tasks[1].id, fresh=make_patient(session, org, coordinator),
                     plans=_care_plans(session, staff, patient, duplicate, records["conditions"]),
                     run=_protocol_run(session, patient), **_hl7_messages(session, org),
-                    **_referral(session, staff[StaffRole.PRIMARY_CARE_PHYSICIAN], patient))
+                    **_referral(session, staff[StaffRole.PRIMARY_CARE_PHYSICIAN], patient),
+                    **_medications(session, staff[StaffRole.PRIMARY_CARE_PHYSICIAN], patient, duplicate))
     if tokens:
         tenant.tokens = {role: make_token(session, s) for role, s in staff.items()}
     return tenant
@@ -181,6 +187,24 @@ def _referral(session: Session, pcp: Staff, patient: Patient) -> dict[str, uuid.
     return {"provider": provider.id, "referral": referral.id, "community_service": service.id,
             "community_referral": community_referral.id, "result_order": order.id,
             "referral_document": document.id}
+
+
+def _medications(session: Session, pcp: Staff, patient: Patient, duplicate: Patient) -> dict[str, uuid.UUID]:
+    """A discharge list beside the practice list, reconciled line by line (not signed), and instructions."""
+    actor = auth_service.actor_for_staff(pcp)
+    meds = clinical.KINDS["medications"]
+    clinical.create_record(session, actor, meds, patient.id, meds.create(
+        display="lisinopril 20 MG Oral Tablet", code="314077", source="hospital_discharge"))
+    rec = medications.start_reconciliation(session, actor, patient.id, ReconciliationStart())
+    lines = medications.lines_of(session, rec)
+    for line in lines:
+        medications.decide(session, actor, rec.id, line.id, LineDecision(decision="continue"))
+    education = clinical.create_record(session, system_actor(duplicate.organization_id), meds, duplicate.id,
+                                       meds.create(display="lisinopril 10 MG Oral Tablet", code="314076"))
+    medications.save_instruction(session, actor, InstructionIn(
+        ingredient_rxcui="29046", title="Lisinopril", purpose="Lowers blood pressure.",
+        how_to_take="One tablet each morning.", watch_for="Dizziness or a dry cough."))
+    return {"reconciliation": rec.id, "reconciliation_line": lines[0].id, "education_medication": education.id}
 
 
 def _protocol_run(session: Session, patient: Patient) -> uuid.UUID:

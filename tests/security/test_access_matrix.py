@@ -136,6 +136,8 @@ def _plan(t: Tenant, path: str, part: str = "") -> uuid.UUID:
 
 
 def _patient_id(t: Tenant, path: str) -> uuid.UUID:
+    if path.endswith("/medication-education"):
+        return t.duplicate.id  # the draft plan's patient
     if path in _NEW_PLAN:
         return t.fresh.id  # a patient without a plan, so one can be started
     if path.startswith("/patients/{patient_id}/care-plan"):
@@ -153,6 +155,8 @@ PATH_IDS: dict[str, Callable[[Tenant, str], Any]] = {
     "run_id": lambda t, _: t.run,
     "order_id": lambda t, _: t.result_order,
     "document_id": lambda t, _: t.referral_document,
+    "reconciliation_id": lambda t, _: t.reconciliation,
+    "line_id": lambda t, _: t.reconciliation_line,
     "referral_id": lambda t, path: t.community_referral if "community-referrals" in path else t.referral,
     "message_id": lambda t, path: t.messages["dead" if path.endswith("/replay") else "review"],
     "record_id": _record_id,
@@ -276,6 +280,26 @@ BODIES: dict[tuple[str, str], Callable[[Tenant], dict]] = {
     ("PUT", "/api/v1/referrals/targets"): lambda t: {"routine_days": 28, "urgent_days": 3, "stat_days": 1},
     ("POST", "/referrals/targets"): lambda t: {"routine_days": "28", "urgent_days": "3", "stat_days": "1"},
     ("POST", "/referrals/{referral_id}/documents"): lambda t: {"kind": "clinical_summary"},
+    ("POST", "/api/v1/patients/{patient_id}/fills"): lambda t: [{
+        "code": "314076", "display": "lisinopril 10 MG Oral Tablet", "filled_on": "2026-10-01", "days_supply": 30,
+        "pharmacy": "Main St Pharmacy", "fill_number": uuid.uuid4().hex[:12]}],
+    ("POST", "/api/v1/patients/{patient_id}/reconciliations"): lambda t: {},
+    ("POST", "/api/v1/reconciliations/{reconciliation_id}/lines/{line_id}/decision"): lambda t: {
+        "decision": "continue"},
+    ("PUT", "/api/v1/medication-instructions"): lambda t: {
+        "ingredient_rxcui": "6809", "title": "Metformin", "purpose": "Lowers blood sugar.",
+        "how_to_take": "With meals.", "watch_for": "Stomach upset."},
+    ("POST", "/api/v1/care-plans/{care_plan_id}/medication-education"): lambda t: {
+        "medication_id": str(t.education_medication)},
+    ("POST", "/patients/{patient_id}/medications"): lambda t: {
+        "source": "patient_reported", "code": "", "display": "Vitamin D 1000 unit", "dose": "1 capsule"},
+    ("POST", "/patients/{patient_id}/reconciliations"): lambda t: {"sources": ["practice", "hospital_discharge"]},
+    ("POST", "/reconciliations/{reconciliation_id}/lines/{line_id}/decision"): lambda t: {"decision": "continue"},
+    ("POST", "/reconciliations/{reconciliation_id}/sign"): lambda t: {},
+    ("POST", "/patients/{patient_id}/medication-education"): lambda t: {"medication_id": str(t.education_medication)},
+    ("POST", "/medication-instructions"): lambda t: {
+        "ingredient_rxcui": "6809", "language": "es", "title": "Metformina", "purpose": "Baja el azúcar.",
+        "how_to_take": "Con las comidas.", "watch_for": "Malestar de estómago."},
     ("POST", "/login/mfa"): lambda t: {"code": _current_totp(t)},
     ("POST", "/account/mfa"): lambda t: {"code": _current_totp(t)},
 }
@@ -287,6 +311,10 @@ RAW_BODIES: dict[tuple[str, str], Callable[[Tenant], tuple[str, bytes]]] = {
         "external_id,name,specialty_code,specialty_display\n"
         f"{uuid.uuid4().hex[:10]},Lakeside Kidney Center,207RX0202X,Nephrology\n").encode()),
     ("POST", "/api/v1/referrals/{referral_id}/documents"): lambda t: ("application/pdf", PDF),
+    ("POST", "/api/v1/medication-fills/import"): lambda t: ("text/csv", (
+        "mrn,code,display,filled_on,days_supply,pharmacy,fill_number\n"
+        f"{t.patient.mrn},314076,lisinopril 10 MG Oral Tablet,2026-10-01,30,Main St,{uuid.uuid4().hex[:10]}\n"
+    ).encode()),
     ("POST", "/api/v1/hl7/messages"): lambda t: ("x-application/hl7-v2+er7", ADT.format(
         facility=t.hl7_facility, control=uuid.uuid4().hex[:20], mrn=t.patient.mrn, visit="V1").encode()),
 }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, and_, false, select, true, union_all
 from sqlalchemy.orm import Session
@@ -15,6 +16,8 @@ from careloop.auth.permissions import Permission
 from careloop.care_teams.models import CareTeamMember
 from careloop.errors import Forbidden, NotFound
 from careloop.patients.models import Patient
+
+R = TypeVar("R", bound=Any)
 
 
 def care_relationship(actor: Actor, patient_id: ColumnElement) -> ColumnElement[bool]:
@@ -55,6 +58,18 @@ def load_patient(session: Session, actor: Actor, patient_id: uuid.UUID, permissi
                                 "reason if you need emergency access.", code="not_on_care_team"),
                       patient_id=patient.id, record_id=str(patient.id))
     return patient
+
+
+def load_patient_record(session: Session, actor: Actor, model: type[R], record_id: uuid.UUID, permission: Permission,
+                        *, what: str, for_update: bool = False) -> R:
+    """A record about one patient (a referral, an order, a reconciliation...) that the actor may use with
+    permission: NotFound ("No such <what>") across organisations, the patient's access rules otherwise."""
+    stmt = select(model).where(model.id == record_id, model.organization_id == actor.organization_id)
+    record = session.scalars(stmt.with_for_update() if for_update else stmt).one_or_none()
+    if record is None:
+        raise NotFound(f"No such {what}")
+    load_patient(session, actor, record.patient_id, permission)
+    return record
 
 
 def _has_relationship(session: Session, actor: Actor, patient: Patient) -> bool:

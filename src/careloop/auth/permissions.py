@@ -34,6 +34,7 @@ class Permission(enum.StrEnum):
     REFERRAL_READ = "referral:read"
     REFERRAL_WRITE = "referral:write"
     DIRECTORY_ADMIN = "directory:admin"
+    MEDICATION_RECONCILE = "medication:reconcile"
 
 
 P = Permission
@@ -44,19 +45,20 @@ _CLINICAL_READONLY = {P.PATIENT_READ, P.CLINICAL_READ, P.STAFF_READ, P.BREAK_GLA
                       P.CARE_PLAN_READ, P.PROTOCOL_READ, P.TASK_READ, P.REFERRAL_READ}
 _ASSIGNS = {P.TASK_ASSIGN, P.TEAM_VIEW}  # who may move other people's tasks and see the team's workload
 _SIGNS = {P.CARE_PLAN_SIGN}  # who may sign a care plan off
+_RECONCILES = {P.MEDICATION_RECONCILE}  # licensed clinicians decide and sign medication reconciliations
 
 ROLE_PERMISSIONS: dict[StaffRole, frozenset[Permission]] = {
     StaffRole.CARE_COORDINATOR: frozenset(_CLINICAL),
-    StaffRole.RN_CARE_MANAGER: frozenset(_CLINICAL | _SIGNS),
-    StaffRole.PRIMARY_CARE_PHYSICIAN: frozenset(_CLINICAL | _SIGNS),
+    StaffRole.RN_CARE_MANAGER: frozenset(_CLINICAL | _SIGNS | _RECONCILES),
+    StaffRole.PRIMARY_CARE_PHYSICIAN: frozenset(_CLINICAL | _SIGNS | _RECONCILES),
     StaffRole.SPECIALIST: frozenset(_CLINICAL_READONLY | {P.CLINICAL_WRITE, P.TASK_WRITE}),
     StaffRole.SOCIAL_WORKER: frozenset(_CLINICAL),
-    StaffRole.PHARMACIST: frozenset(_CLINICAL),
+    StaffRole.PHARMACIST: frozenset(_CLINICAL | _RECONCILES),
     StaffRole.COMMUNITY_HEALTH_WORKER: frozenset({P.PATIENT_READ, P.PATIENT_WRITE, P.STAFF_READ, P.CARE_PLAN_READ,
                                                   P.PROTOCOL_READ, P.TASK_READ, P.TASK_WRITE}),
     StaffRole.SCHEDULER: frozenset({P.PATIENT_READ, P.STAFF_READ, P.TASK_READ}),
     StaffRole.BILLING: frozenset({P.PATIENT_READ, P.STAFF_READ, P.TASK_READ}),
-    StaffRole.SUPERVISOR: frozenset(_CLINICAL | _SIGNS | _ASSIGNS | {P.PATIENT_MERGE, P.AUDIT_READ,
+    StaffRole.SUPERVISOR: frozenset(_CLINICAL | _SIGNS | _RECONCILES | _ASSIGNS | {P.PATIENT_MERGE, P.AUDIT_READ,
                                                                      P.BREAK_GLASS_REVIEW, P.HL7_ADMIN,
                                                                      P.PROTOCOL_ADMIN, P.DIRECTORY_ADMIN}),
     StaffRole.ADMINISTRATOR: frozenset({P.PATIENT_READ, P.PATIENT_WRITE, P.PATIENT_MERGE, P.STAFF_READ,

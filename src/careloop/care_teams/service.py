@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -125,3 +126,12 @@ def primary_staff(session: Session, patient_ids: list[uuid.UUID]) -> dict[tuple[
             .where(CareTeamMember.patient_id.in_(patient_ids), CareTeamMember.ended_at.is_(None),
                    CareTeamMember.role.in_(SINGLE_ACTIVE_ROLES)))
     return {(pid, role): staff for pid, role, staff in session.execute(stmt).all()}
+
+
+def coordinator_assignment(session: Session, patient_id: uuid.UUID) -> dict[str, Any]:
+    """Who a follow-up task for the patient goes to: their primary care coordinator, else the coordinators'
+    queue (as create_task's owner_id / queue_role)."""
+    coordinator = primary_staff(session, [patient_id]).get((patient_id, CareTeamRole.PRIMARY_CARE_COORDINATOR))
+    if coordinator is not None:
+        return {"owner_id": coordinator.id, "queue_role": None}
+    return {"owner_id": None, "queue_role": StaffRole.CARE_COORDINATOR}

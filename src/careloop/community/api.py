@@ -19,9 +19,8 @@ from careloop.community.schemas import (
     CommunityReferralRead,
     ServiceRead,
 )
-from careloop.referrals.api import csv_body
 from careloop.referrals.schemas import ImportResult
-from careloop.routing import db, router
+from careloop.routing import csv_body, db, router
 
 api = router(prefix="/api/v1", tags=["community"])
 Db = Annotated[Session, Depends(db)]

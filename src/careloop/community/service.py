@@ -15,15 +15,13 @@ from careloop.auth import access
 from careloop.auth.actor import Actor
 from careloop.auth.permissions import Permission
 from careloop.care_teams import service as care_teams
-from careloop.care_teams.models import CareTeamRole
 from careloop.community import rules
 from careloop.community.models import CommunityReferral, CommunityService, Need
 from careloop.community.models import CommunityReferralStatus as S
 from careloop.community.schemas import CommunityReferralCreate, CommunityReferralMove, ServiceIn
-from careloop.errors import Forbidden, InvalidInput, InvalidTransition, NotFound
+from careloop.errors import Forbidden, InvalidInput, InvalidTransition
 from careloop.events import service as events
 from careloop.referrals.schemas import ImportResult
-from careloop.staff.models import StaffRole
 from careloop.tasks import service as tasks
 from careloop.tasks.models import Task, TaskFocus
 
@@ -76,11 +74,8 @@ def patient_referrals(session: Session, actor: Actor, patient_id: uuid.UUID) -> 
 
 
 def get_referral(session: Session, actor: Actor, referral_id: uuid.UUID, permission: Permission) -> CommunityReferral:
-    referral = session.get(CommunityReferral, referral_id)
-    if referral is None or referral.organization_id != actor.organization_id:
-        raise NotFound("No such community referral")
-    access.load_patient(session, actor, referral.patient_id, permission)
-    return referral
+    return access.load_patient_record(session, actor, CommunityReferral, referral_id, permission,
+                                      what="community referral")
 
 
 def move(session: Session, actor: Actor, referral_id: uuid.UUID, data: CommunityReferralMove) -> CommunityReferral:
@@ -119,12 +114,9 @@ def follow_up_sweep(session: Session, now: dt.datetime | None = None, limit: int
         due = rules.follow_up_at(referral.status, clock.ensure_utc(referral.status_at))
         if due is None or due > now:
             continue
-        coordinator = care_teams.primary_staff(session, [referral.patient_id]).get(
-            (referral.patient_id, CareTeamRole.PRIMARY_CARE_COORDINATOR))
         tasks.create_task(session, organization_id=referral.organization_id, patient_id=referral.patient_id,
                           title=rules.FOLLOW_UP_TITLES[referral.status], focus_type=TaskFocus.REFERRAL,
-                          focus_id=referral.id, owner_id=coordinator.id if coordinator else None,
-                          queue_role=None if coordinator else StaffRole.CARE_COORDINATOR,
+                          focus_id=referral.id, **care_teams.coordinator_assignment(session, referral.patient_id),
                           due_at=now + dt.timedelta(days=2), description=f"{referral.need.value} referral",
                           step_key=f"community:{referral.status.value}")
         created += 1

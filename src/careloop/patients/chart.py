@@ -25,7 +25,8 @@ from careloop.clinical.models import (
     EncounterStatus,
     Observation,
 )
-from careloop.medications.models import Medication, MedicationStatus
+from careloop.medications.models import Adherence, Medication, MedicationStatus
+from careloop.medications.rules import ADHERENCE_THRESHOLD
 from careloop.patients.models import Patient
 from careloop.staff.models import Staff
 
@@ -48,6 +49,7 @@ class Clinical:
     latest: list[Observation]
     trends: dict[str, list[Observation]]
     admission: Encounter | None
+    low_adherence: list[str]  # medicines or classes under 80% of days covered (medications/rules.py)
 
 
 @dataclass(frozen=True)
@@ -105,7 +107,10 @@ def _clinical(session: Session, patient_id: uuid.UUID) -> Clinical:
     latest = sorted(_ranked_observations(session, patient_id, None, 1), key=lambda o: (o.category, o.display))
     return Clinical(conditions=list(conditions), medications=list(medications), allergies=allergies,
                     encounters=list(encounters), latest=latest, trends=trends,
-                    admission=_current_admission(session, patient_id))
+                    admission=_current_admission(session, patient_id),
+                    low_adherence=list(session.scalars(select(Adherence.label).where(
+                        Adherence.patient_id == patient_id, Adherence.pdc < ADHERENCE_THRESHOLD)
+                        .order_by(Adherence.label))))
 
 
 def _ranked_observations(session: Session, patient_id: uuid.UUID, codes: tuple[str, ...] | None,

@@ -13,7 +13,6 @@ from sqlalchemy.orm import Session
 from careloop.auth.actor import Actor
 from careloop.auth.deps import require
 from careloop.auth.permissions import Permission
-from careloop.errors import BadRequest, UnsupportedMediaType
 from careloop.etags import if_match, set_etag
 from careloop.referrals import documents, queries, service
 from careloop.referrals.models import DocumentKind, Referral, ReferralDocument, ReferralUrgency
@@ -31,14 +30,13 @@ from careloop.referrals.schemas import (
     TargetsIn,
     TargetsRead,
 )
-from careloop.routing import db, router
+from careloop.routing import csv_body, db, router
 
 api = router(prefix="/api/v1", tags=["referrals"])
 Db = Annotated[Session, Depends(db)]
 Reader = Annotated[Actor, Depends(require(Permission.REFERRAL_READ))]
 Writer = Annotated[Actor, Depends(require(Permission.REFERRAL_WRITE))]
 DirectoryAdmin = Annotated[Actor, Depends(require(Permission.DIRECTORY_ADMIN))]
-CSV_TYPES = ("text/csv", "application/csv", "text/plain")
 
 
 def to_read(session: Session, referral: Referral, response: Response | None = None) -> ReferralRead:
@@ -62,16 +60,6 @@ def directory(session: Db, actor: Reader,
 async def import_directory(request: Request, session: Db, actor: DirectoryAdmin) -> ImportResult:
     """Columns as ProviderIn (`external_id`, `name`, `specialty_code`, ...); all rows or none."""
     return service.import_providers(session, actor, await csv_body(request))
-
-
-async def csv_body(request: Request) -> str:
-    """The request body as CSV text: 415 for another media type, 400 when it is not UTF-8."""
-    if request.headers.get("content-type", "").split(";")[0].strip() not in CSV_TYPES:
-        raise UnsupportedMediaType("Send the directory as text/csv")
-    try:
-        return (await request.body()).decode("utf-8-sig")
-    except UnicodeDecodeError as err:
-        raise BadRequest("The CSV must be UTF-8", code="invalid_encoding") from err
 
 
 @api.get("/patients/{patient_id}/referrals", response_model=list[ReferralRead], summary="A patient's referrals")

@@ -13,7 +13,7 @@ from careloop.auth import access
 from careloop.auth.actor import Actor
 from careloop.auth.permissions import Permission
 from careloop.clinical.models import Condition
-from careloop.errors import Forbidden, InvalidInput, InvalidTransition, NotFound, StaleVersion
+from careloop.errors import Forbidden, InvalidInput, InvalidTransition, StaleVersion
 from careloop.events import service as events
 from careloop.organizations.models import Organization
 from careloop.referrals import rules, work
@@ -89,12 +89,8 @@ def _check_conditions(session: Session, patient_id: uuid.UUID, condition_ids: li
 def get_referral(session: Session, actor: Actor, referral_id: uuid.UUID, permission: Permission,
                  *, for_update: bool = False) -> Referral:
     """A referral the actor may use; NotFound across organisations and for patients they may not see."""
-    stmt = select(Referral).where(Referral.id == referral_id, Referral.organization_id == actor.organization_id)
-    referral = session.scalars(stmt.with_for_update() if for_update else stmt).one_or_none()
-    if referral is None:
-        raise NotFound("No such referral")
-    access.load_patient(session, actor, referral.patient_id, permission)
-    return referral
+    return access.load_patient_record(session, actor, Referral, referral_id, permission, what="referral",
+                                      for_update=for_update)
 
 
 def patient_referrals(session: Session, actor: Actor, patient_id: uuid.UUID) -> list[Referral]:

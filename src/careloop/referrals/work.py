@@ -9,12 +9,10 @@ from sqlalchemy.orm import Session
 
 from careloop import clock
 from careloop.care_teams import service as care_teams
-from careloop.care_teams.models import CareTeamRole
 from careloop.referrals import rules
 from careloop.referrals.models import Referral
 from careloop.referrals.models import ReferralStatus as S
 from careloop.referrals.models import ReferralUrgency as U
-from careloop.staff.models import StaffRole
 from careloop.tasks import service as tasks
 from careloop.tasks.models import Task, TaskFocus, TaskPriority
 
@@ -28,15 +26,11 @@ def _key(status: S) -> str:
 
 def chase_task(session: Session, referral: Referral, now: dt.datetime) -> Task:
     """The task asking someone to move the referral on: the referrer reviews reports, the coordinator chases."""
-    owner = referral.referring_staff_id if referral.status == S.REPORT_RECEIVED else None
-    if owner is None:
-        coordinator = care_teams.primary_staff(session, [referral.patient_id]).get(
-            (referral.patient_id, CareTeamRole.PRIMARY_CARE_COORDINATOR))
-        owner = coordinator.id if coordinator else None
+    assignee = ({"owner_id": referral.referring_staff_id} if referral.status == S.REPORT_RECEIVED
+                else care_teams.coordinator_assignment(session, referral.patient_id))
     return tasks.create_task(
         session, organization_id=referral.organization_id, patient_id=referral.patient_id,
-        title=rules.CHASE_TITLES[referral.status], focus_type=TaskFocus.REFERRAL, focus_id=referral.id,
-        owner_id=owner, queue_role=None if owner else StaffRole.CARE_COORDINATOR,
+        title=rules.CHASE_TITLES[referral.status], focus_type=TaskFocus.REFERRAL, focus_id=referral.id, **assignee,
         priority=_PRIORITY[referral.urgency], due_at=now + dt.timedelta(days=1),
         description=f"{referral.specialty_display} referral ({referral.urgency.value})",
         step_key=_key(referral.status))

@@ -13,7 +13,7 @@ from careloop.audit import service as audit
 from careloop.auth import access
 from careloop.auth.actor import Actor
 from careloop.auth.permissions import Permission
-from careloop.errors import Conflict, Forbidden, InvalidInput, InvalidTransition, NotFound
+from careloop.errors import Conflict, Forbidden, InvalidInput, InvalidTransition
 from careloop.events import service as events
 from careloop.results import rules
 from careloop.results.models import ResultFlag, ResultOrder, ResultValue
@@ -47,11 +47,7 @@ def create_order(session: Session, actor: Actor, patient_id: uuid.UUID, data: Or
 
 
 def get_order(session: Session, actor: Actor, order_id: uuid.UUID, permission: Permission) -> ResultOrder:
-    order = session.get(ResultOrder, order_id)
-    if order is None or order.organization_id != actor.organization_id:
-        raise NotFound("No such order")
-    access.load_patient(session, actor, order.patient_id, permission)
-    return order
+    return access.load_patient_record(session, actor, ResultOrder, order_id, permission, what="order")
 
 
 def patient_orders(session: Session, actor: Actor, patient_id: uuid.UUID) -> list[ResultOrder]:
