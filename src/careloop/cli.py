@@ -6,6 +6,7 @@ import datetime as dt
 import re
 import secrets
 import sys
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import wraps
@@ -313,7 +314,9 @@ def parse_duration(text: str) -> dt.timedelta:
 def tokens_create(user: Annotated[str | None, typer.Option(help="E-mail of the user")] = None,
                   client: Annotated[str | None, typer.Option(help="Name of a system client")] = None,
                   scopes: Annotated[str, typer.Option(help='Space-separated, e.g. "patient:read" or "*"')] = "*",
-                  expires: str = "1h") -> None:
+                  expires: str = "1h",
+                  patient: Annotated[str | None, typer.Option(
+                      help="Patient id the token is bound to (needed by SMART patient/ scopes)")] = None) -> None:
     """Mint a bearer token for a user or a system client; printed once."""
     from careloop.auth import service
     from careloop.auth.models import SystemClient
@@ -327,15 +330,26 @@ def tokens_create(user: Annotated[str | None, typer.Option(help="E-mail of the u
             if staff is None or not staff.is_active:
                 raise InvalidInput("No active user with that e-mail", field="user")
             raw, token = service.create_token(session, organization_id=staff.organization_id, scopes=scopes,
-                                              ttl=parse_duration(expires), staff=staff)
+                                              ttl=parse_duration(expires), staff=staff,
+                                              patient_id=_uuid_option(patient, "patient"))
         else:
             sc = session.scalar(select(SystemClient).where(SystemClient.name == client))
             if sc is None:
                 raise InvalidInput("No system client with that name", field="client")
             raw, token = service.create_token(session, organization_id=sc.organization_id, scopes=scopes,
-                                              ttl=parse_duration(expires), client_name=sc.name)
+                                              ttl=parse_duration(expires), client_name=sc.name,
+                                              patient_id=_uuid_option(patient, "patient"))
         out.print(f"token id={token.id} expires {token.expires_at:%Y-%m-%d %H:%M} UTC")
         out.print(raw, soft_wrap=True, highlight=False)
+
+
+def _uuid_option(value: str | None, name: str) -> uuid.UUID | None:
+    if value is None:
+        return None
+    try:
+        return uuid.UUID(value)
+    except ValueError as err:
+        raise InvalidInput(f"--{name} must be an id", field=name) from err
 
 
 @tokens_app.command("revoke")

@@ -36,6 +36,25 @@ def problem(status: int, title: str, *, code: str, detail: str | None = None,
     return Response(orjson.dumps(body), status_code=status, media_type=PROBLEM, headers=headers)
 
 
+# HTTP status -> FHIR issue type (http://hl7.org/fhir/issue-type).
+_ISSUE_TYPES = {400: "invalid", 401: "login", 403: "forbidden", 404: "not-found", 405: "not-supported",
+                406: "not-supported", 409: "conflict", 410: "deleted", 412: "conflict", 413: "too-long",
+                415: "not-supported", 422: "processing", 428: "required", 429: "throttled", 500: "exception"}
+
+
+def api_error(request: Request, status: int, title: str, *, code: str, detail: str | None = None,
+              headers: dict[str, str] | None = None, **extra: Any) -> Response:
+    """problem+json for the JSON API; a FHIR OperationOutcome under /fhir."""
+    if not request.url.path.startswith("/fhir"):
+        return problem(status, title, code=code, detail=detail, headers=headers, **extra)
+    issue = {"severity": "fatal" if status >= 500 else "error", "code": _ISSUE_TYPES.get(status, "processing"),
+             "details": {"text": detail or title}, "diagnostics": code}
+    issues = [issue] + [{"severity": "error", "code": "invalid", "details": {"text": e["message"]},
+                         "expression": [e["field"]]} for e in extra.get("errors", [])]
+    return Response(orjson.dumps({"resourceType": "OperationOutcome", "issue": issues}), status_code=status,
+                    media_type="application/fhir+json", headers=headers)
+
+
 def _record_denial(request: Request, exc: CareLoopError) -> None:
     """Denials are audited in their own transaction: the request's own work was rolled back."""
     actor = getattr(request.state, "actor", None)
@@ -53,7 +72,8 @@ async def careloop_error(request: Request, exc: CareLoopError) -> Response:
     if exc.status == 429 and "retry_after" in exc.extra:
         headers["Retry-After"] = str(exc.extra["retry_after"])
     if is_api(request):
-        return problem(exc.status, exc.title, code=exc.code, detail=exc.message, headers=headers, **exc.extra)
+        return api_error(request, exc.status, exc.title, code=exc.code, detail=exc.message, headers=headers,
+                         **exc.extra)
     return await render_error_page(request, exc.status, exc.title, exc.message, code=exc.code, headers=headers)
 
 
@@ -65,7 +85,7 @@ async def validation_error(request: Request, exc: RequestValidationError) -> Res
     # Never echo the submitted values back: they may be PHI.
     errors = [{"field": _field(tuple(e.get("loc", ()))), "message": e.get("msg", "invalid")} for e in exc.errors()]
     if is_api(request):
-        return problem(422, "Invalid input", code="invalid_input", detail="; ".join(
+        return api_error(request, 422, "Invalid input", code="invalid_input", detail="; ".join(
             f"{e['field']}: {e['message']}" for e in errors[:5]), errors=errors)
     return await render_error_page(request, 422, "Invalid input", "Some fields were not valid.", code="invalid_input")
 
@@ -75,7 +95,7 @@ async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
     title = titles.get(exc.status_code, "Request cannot be processed")
     code = "payload_too_large" if exc.status_code == 413 else f"http_{exc.status_code}"
     if is_api(request):
-        return problem(exc.status_code, title, code=code, headers=exc.headers)
+        return api_error(request, exc.status_code, title, code=code, headers=exc.headers)
     return await render_error_page(request, exc.status_code, title, None, code=code)
 
 
@@ -84,7 +104,7 @@ async def data_error(request: Request, exc: DataError) -> Response:
     log.info("rejected input the database cannot store (%s)", type(exc.orig).__name__)
     message = "A value contains characters or a size the database cannot store."
     if is_api(request):
-        return problem(400, "Invalid input", code="invalid_value", detail=message)
+        return api_error(request, 400, "Invalid input", code="invalid_value", detail=message)
     return await render_error_page(request, 400, "Invalid input", message, code="invalid_value")
 
 
@@ -97,7 +117,7 @@ async def unexpected_error(request: Request, exc: Exception) -> Response:
     log.error("unhandled %s at %s on %s %s", type(exc).__name__, where, request.method,
               request.scope.get("route").path if request.scope.get("route") else "?")
     if is_api(request):
-        return problem(500, "Internal error", code="internal_error",
+        return api_error(request, 500, "Internal error", code="internal_error",
                        detail="Something went wrong on our side; nothing was saved.")
     return await render_error_page(request, 500, "Something went wrong",
                                    "Nothing was saved. Try again; if it keeps happening, tell your administrator.",

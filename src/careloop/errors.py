@@ -54,6 +54,18 @@ class StaleVersion(CareLoopError):
     code, status, title = "stale_version", 412, "The record was changed by someone else"
 
 
+class PreconditionFailed(CareLoopError):
+    code, status, title = "precondition_failed", 412, "Precondition failed"
+
+
+class NotAcceptable(CareLoopError):
+    code, status, title = "not_acceptable", 406, "Not acceptable"
+
+
+class MethodNotAllowed(CareLoopError):
+    code, status, title = "method_not_allowed", 405, "Method not allowed"
+
+
 class PreconditionRequired(CareLoopError):
     code, status, title = "precondition_required", 428, "If-Match header required"
 

@@ -28,6 +28,7 @@ def create_app(*, session_factory: sessionmaker[Session] | None = None) -> FastA
     from careloop.care_teams.api import api as care_team_api
     from careloop.clinical.api import api as clinical_api
     from careloop.community.api import api as community_api
+    from careloop.fhir.api import api as fhir_api
     from careloop.integrations.hl7v2.api import api as hl7_api
     from careloop.medications.api import api as medications_api
     from careloop.patients.api import api as patients_api
@@ -47,7 +48,7 @@ def create_app(*, session_factory: sessionmaker[Session] | None = None) -> FastA
     app.state.session_factory = session_factory or get_session_factory()
     for r in (oauth, auth_api, patients_api, care_team_api, clinical_api, staff_api, audit_api,
               tasks_api, hl7_api, transitions_api, care_plan_api, protocol_api, referral_api, community_api,
-              results_api, medications_api):
+              results_api, medications_api, fhir_api):
         app.include_router(r)
     _install_web(app)
     error_handlers.install(app)

@@ -4,14 +4,11 @@ Chromium driven by Playwright, axe-core accessibility checks and screenshots (on
 from __future__ import annotations
 
 import re
-import socket
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
-import uvicorn
 from browser_helpers import COORDINATOR, SCREENSHOTS
 from playwright.sync_api import Browser, Page, sync_playwright
 from sqlalchemy import select
@@ -24,6 +21,7 @@ from careloop.migrate import upgrade
 from careloop.patients.models import Patient
 from careloop.staff.models import Staff
 from careloop.synthetic.load import load_demo
+from live_server import serve
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--disable-quic", "--no-first-run"]
@@ -37,12 +35,6 @@ class Site:
     my_patient: Patient  # on the demo coordinator's care team, with encounters
     other_patient: Patient  # not on the coordinator's care team (the break-the-glass test opens it)
     stranger: Patient  # another one, never opened by the coordinator
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _pick_patients(factory) -> tuple[Patient, Patient, Patient]:
@@ -64,17 +56,10 @@ def _dispatch_events(factory, stop: threading.Event) -> None:
 @pytest.fixture(scope="session")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     """Migrate and seed a fresh database, then serve the app in a thread until the session ends."""
-    from careloop.main import create_app
-
     engine = make_engine(f"sqlite:///{tmp_path_factory.mktemp('browser') / 'careloop.db'}")
     upgrade(engine)
     load_demo(engine, patients=60, seed=7)
     factory = make_session_factory(engine)
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(session_factory=factory), host="127.0.0.1", port=port,
-                                           log_level="warning", access_log=False))
-    thread = threading.Thread(target=server.run, name="careloop-test-server", daemon=True)
-    thread.start()
     # The worker's event dispatch, as `careloop serve` runs it (e.g. task.completed reaching the care plan).
     # Not the sweeps: they keep process-wide state (the escalation check time) that other tests on this
     # test worker set and read.
@@ -82,14 +67,9 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     worker = threading.Thread(target=_dispatch_events, name="careloop-test-dispatch", daemon=True,
                               args=(factory, stop_worker))
     worker.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the test server did not start"
-        time.sleep(0.02)
-    yield Site(f"http://127.0.0.1:{port}", *_pick_patients(factory))
-    server.should_exit = True
+    with serve(factory) as url:
+        yield Site(url, *_pick_patients(factory))
     stop_worker.set()
-    thread.join(timeout=10)
     worker.join(timeout=10)
     engine.dispose()
 

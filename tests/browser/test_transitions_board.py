@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-import socket
-import threading
-import time
 from collections.abc import Iterator
 
 import pytest
-import uvicorn
 from browser_helpers import COORDINATOR, SUPERVISOR, assert_accessible, sign_in
 from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import select
@@ -23,6 +19,7 @@ from careloop.migrate import upgrade
 from careloop.patients.models import Patient
 from careloop.staff.models import Staff
 from careloop.synthetic.load import load_demo
+from live_server import serve
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
 
@@ -40,17 +37,9 @@ def _adt(event: str, patient: Patient, control: str, when: dt.datetime, visit: s
         f"{patient.birth_date:%Y%m%d}|F", "|".join(pv1)]).encode()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def feed_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     """A demo database fed two ADT stays and one message for an unknown patient, served by uvicorn."""
-    from careloop.main import create_app
-
     engine = make_engine(f"sqlite:///{tmp_path_factory.mktemp('feed') / 'careloop.db'}")
     upgrade(engine)
     load_demo(engine, patients=30, seed=11)
@@ -69,18 +58,8 @@ def feed_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
         _adt("A03", discharged, "B3", now - dt.timedelta(days=1), "VB", discharge=True),
         _adt("A01", unknown, "B4", now - dt.timedelta(hours=1), "VC", mrn="HOSP-ONLY-7"))])
     run_once(factory)  # notifications and the discharge protocol's tasks
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(session_factory=factory), host="127.0.0.1", port=port,
-                                           log_level="warning", access_log=False))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
-    yield {"url": f"http://127.0.0.1:{port}", "admitted": admitted, "discharged": discharged, "unknown": unknown}
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serve(factory) as url:
+        yield {"url": url, "admitted": admitted, "discharged": discharged, "unknown": unknown}
     engine.dispose()
 
 

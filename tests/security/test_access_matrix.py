@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 import pyotp
 import pytest
 from fastapi import Depends
@@ -36,6 +37,7 @@ API_PREFIXES = ("/api/", "/oauth/", "/fhir")
 PUBLIC = {
     ("GET", "/healthz"), ("GET", "/openapi.json"), ("POST", "/oauth/token"),
     ("GET", "/docs"), ("GET", "/login"), ("POST", "/login"), ("GET", "/"),  # "/" only redirects to /patients
+    ("GET", "/fhir/metadata"),  # the FHIR CapabilityStatement (no data)
 }
 PUBLIC_MOUNTS = ("/static",)
 # Routes that need a signed-in caller but no particular permission (every other route names one).
@@ -115,7 +117,8 @@ def test_public_allow_list_is_small_and_real() -> None:
     public = [r for r in ROUTES if r.public]
     assert all(r.method == "GET" or (r.method, r.path) in PUBLIC for r in public)
     api_public = {(r.method, r.path) for r in public if r.is_api or r.path in ("/healthz", "/openapi.json")}
-    assert api_public == {("GET", "/healthz"), ("GET", "/openapi.json"), ("POST", "/oauth/token")}
+    assert api_public == {("GET", "/healthz"), ("GET", "/openapi.json"), ("POST", "/oauth/token"),
+                          ("GET", "/fhir/metadata")}
 
 
 # --- building real requests --------------------------------------------------------------------------------
@@ -156,6 +159,8 @@ PATH_IDS: dict[str, Callable[[Tenant, str], Any]] = {
     "order_id": lambda t, _: t.result_order,
     "document_id": lambda t, _: t.referral_document,
     "reconciliation_id": lambda t, _: t.reconciliation,
+    "resource_type": lambda t, _: "Observation",
+    "resource_id": lambda t, _: t.records["observations"],
     "line_id": lambda t, _: t.reconciliation_line,
     "referral_id": lambda t, path: t.community_referral if "community-referrals" in path else t.referral,
     "message_id": lambda t, path: t.messages["dead" if path.endswith("/replay") else "review"],
@@ -311,6 +316,13 @@ RAW_BODIES: dict[tuple[str, str], Callable[[Tenant], tuple[str, bytes]]] = {
         "external_id,name,specialty_code,specialty_display\n"
         f"{uuid.uuid4().hex[:10]},Lakeside Kidney Center,207RX0202X,Nephrology\n").encode()),
     ("POST", "/api/v1/referrals/{referral_id}/documents"): lambda t: ("application/pdf", PDF),
+    ("POST", "/fhir/{resource_type}/_search"): lambda t: ("application/x-www-form-urlencoded",
+                                                          f"patient={t.patient.id}".encode()),
+    ("POST", "/fhir/{resource_type}"): lambda t: ("application/fhir+json", _fhir_observation(t)),
+    ("POST", "/fhir"): lambda t: ("application/fhir+json", orjson.dumps({
+        "resourceType": "Bundle", "type": "transaction", "entry": [{
+            "resource": orjson.loads(_fhir_observation(t)), "request": {"method": "POST", "url": "Observation"}}]})),
+    ("PUT", "/fhir/{resource_type}/{resource_id}"): lambda t: ("application/fhir+json", _fhir_observation(t)),
     ("POST", "/api/v1/medication-fills/import"): lambda t: ("text/csv", (
         "mrn,code,display,filled_on,days_supply,pharmacy,fill_number\n"
         f"{t.patient.mrn},314076,lisinopril 10 MG Oral Tablet,2026-10-01,30,Main St,{uuid.uuid4().hex[:10]}\n"
@@ -322,6 +334,13 @@ RAW_BODIES: dict[tuple[str, str], Callable[[Tenant], tuple[str, bytes]]] = {
 FILES: dict[tuple[str, str], Callable[[Tenant], dict[str, tuple[str, bytes, str]]]] = {
     ("POST", "/referrals/{referral_id}/documents"): lambda t: {"file": ("summary.pdf", PDF, "application/pdf")},
 }
+def _fhir_observation(t: Tenant) -> bytes:
+    return orjson.dumps({"resourceType": "Observation", "status": "final", "code": {"coding": [
+        {"system": "http://loinc.org", "code": "8867-4", "display": "Heart rate"}]},
+        "subject": {"reference": f"Patient/{t.patient.id}"}, "effectiveDateTime": "2026-11-01T08:00:00Z",
+        "valueQuantity": {"value": 72, "unit": "/min"}})
+
+
 # The version a PATCH must name in If-Match (default 1).
 VERSIONS: dict[tuple[str, str], Callable[[Tenant, Any], int]] = {
     ("PATCH", "/api/v1/care-plans/{care_plan_id}"): lambda t, session: session.get(CarePlan, t.plans["draft"]).version,
@@ -391,7 +410,8 @@ def _assert_refused_stranger(case: RouteCase, response) -> None:
     if case.is_api:
         assert response.status_code == 401, response.text
         assert response.headers["www-authenticate"].startswith("Bearer")
-        assert response.headers["content-type"].startswith("application/problem+json")
+        errors = "application/fhir+json" if case.path.startswith("/fhir") else "application/problem+json"
+        assert response.headers["content-type"].startswith(errors)  # FHIR errors are OperationOutcomes
     elif case.method == "GET":
         assert response.status_code == 303, response.text
         assert response.headers["location"].startswith("/login")
@@ -408,6 +428,8 @@ def _assert_no_phi(response, tenant: Tenant) -> None:
 
 # --- the matrix ----------------------------------------------------------------------------------------------
 
+# FHIR type-level searches: `{resource_type}` names a type, not a record (the search is scoped, never 404).
+TYPE_SEARCHES = {("GET", "/fhir/{resource_type}"), ("POST", "/fhir/{resource_type}/_search")}
 # Known defects outside the access layer, each failing this matrix until fixed (strict: a fix must remove it).
 KNOWN_BROKEN: dict[tuple[str, str], str] = {}
 # Route families added while their seeded records were still being built: only the refusals (stranger, role,
@@ -465,8 +487,13 @@ def check_route(case: RouteCase, world: World, client) -> None:
     if refusals_only(case):
         return
 
+    # A search whose only path parameter is a resource type: another organisation's ids in it find nothing.
+    if (case.method, case.path) in TYPE_SEARCHES:
+        response = _as(caller, world, b, role, staff=staff)
+        assert response.status_code == 200, response.text
+        _assert_no_phi(response, b)
     # Another organisation's record: 404, and nothing of that record in the body.
-    if "{" in case.path:
+    elif "{" in case.path:
         response = _as(caller, world, b, role, staff=staff)
         assert response.status_code == 404, response.text
         _assert_no_phi(response, b)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
+from typing import Any
 
 from careloop.auth.permissions import Permission
 from careloop.errors import Forbidden
@@ -25,6 +26,9 @@ class Actor:
     source_address: str | None = None
     purpose_of_use: str = "TREAT"
     session_id: uuid.UUID | None = field(default=None, compare=False)
+    # SMART on FHIR scopes of the token (auth/smart.py): which FHIR types and interactions; None = not limited.
+    fhir_scopes: Any = None
+    fhir_only: bool = False  # the token holds SMART scopes only: it may call /fhir and nothing else
 
     def can(self, permission: Permission) -> bool:
         """Whether the actor holds a permission."""

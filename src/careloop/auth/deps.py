@@ -34,6 +34,8 @@ def api_actor(request: Request, session: Session = Depends(db)) -> Actor:
         raise Unauthenticated("Bearer token required", code="invalid_token")
     actor = service.resolve_token(session, token.strip(), client_address(request))
     request.state.actor = actor
+    if actor.fhir_only and not request.url.path.startswith("/fhir"):
+        raise Forbidden("This token's SMART scopes are for the FHIR API (/fhir) only", code="fhir_only_token")
     return actor
 
 

@@ -40,6 +40,8 @@ class ApiToken(IdMixin, TimestampMixin, Base):
     expires_at: Mapped[dt.datetime]
     revoked_at: Mapped[dt.datetime | None]
     created_by_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("staff.id"))
+    # SMART patient/ scopes: the one patient the token is for (it sees no one else).
+    patient_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("patient.id"))
 
 
 class SystemClient(IdMixin, TimestampMixin, Base):

@@ -80,7 +80,7 @@ def permissions_for(role: StaffRole) -> frozenset[Permission]:
 # Token scopes: "<domain>:<read|write|...>" exactly as Permission values, or "*" for all the user may do.
 def scopes_to_permissions(scopes: str) -> frozenset[Permission] | None:
     """Permissions named by a token's scopes (None means no restriction beyond the role)."""
-    names = set(scopes.split())
+    names = {n for n in scopes.split() if "/" not in n}  # SMART scopes (auth/smart.py) are read separately
     if "*" in names:
         return None
     valid = {p.value: p for p in Permission}

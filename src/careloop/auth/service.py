@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import secrets
@@ -14,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from careloop import clock
 from careloop.audit import service as audit
-from careloop.auth import passwords, secrets_box
+from careloop.auth import passwords, secrets_box, smart
 from careloop.auth.actor import Actor
 from careloop.auth.models import ApiToken, BreakGlassGrant, LoginThrottle, SystemClient, WebSession
 from careloop.auth.permissions import ORG_WIDE_ROLES, Permission, permissions_for, scopes_to_permissions
@@ -163,15 +164,24 @@ def revoke_all_for(session: Session, staff_id: uuid.UUID) -> None:
 
 def create_token(session: Session, *, organization_id: uuid.UUID, scopes: str, ttl: dt.timedelta,
                  staff: Staff | None = None, client_name: str | None = None,
-                 created_by: uuid.UUID | None = None) -> tuple[str, ApiToken]:
-    """Mint a bearer token for a user or a system client; only its digest is stored."""
+                 created_by: uuid.UUID | None = None, patient_id: uuid.UUID | None = None) -> tuple[str, ApiToken]:
+    """Mint a bearer token for a user or a system client; only its digest is stored. SMART `patient/` scopes
+    need a patient context (`patient_id`): the token then sees that patient only."""
     scopes_to_permissions(scopes)  # validates
+    smart_scopes = _smart(scopes)
+    if smart_scopes is not None and smart_scopes.needs_patient and patient_id is None:
+        raise InvalidInput("patient/ scopes need a patient context (the patient the token is for)", field="patient")
+    from careloop.patients.models import Patient  # patients import auth: resolved at call time
+
+    if patient_id is not None and session.scalar(select(Patient.id).where(
+            Patient.id == patient_id, Patient.organization_id == organization_id)) is None:
+        raise InvalidInput("No such patient in this organisation", field="patient")
     if ttl <= dt.timedelta(0) or ttl > dt.timedelta(days=366):
         raise InvalidInput("Token lifetime must be between 1 second and 366 days", field="expires")
     raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken(token_hash=digest(raw), organization_id=organization_id, scopes=" ".join(scopes.split()),
                      staff_id=staff.id if staff else None, client_name=client_name,
-                     expires_at=clock.now() + ttl, created_by_id=created_by)
+                     expires_at=clock.now() + ttl, created_by_id=created_by, patient_id=patient_id)
     session.add(token)
     session.flush()
     return raw, token
@@ -183,15 +193,31 @@ def resolve_token(session: Session, raw: str, source: str | None) -> Actor:
     if token is None or token.revoked_at is not None or token.expires_at <= clock.now():
         raise Unauthenticated("Invalid or expired token", code="invalid_token")
     scoped = scopes_to_permissions(token.scopes)
+    smart_scopes = _smart(token.scopes)
+    if smart_scopes is not None and scoped is not None:
+        scoped |= smart.implied_permissions(smart_scopes)
     if token.staff_id is None:
-        return Actor(organization_id=token.organization_id,
-                     permissions=frozenset(Permission) if scoped is None else scoped,
-                     client_name=token.client_name, label=token.client_name, org_wide=True,
-                     source_address=source, purpose_of_use="HOPERAT")
-    staff = session.get(Staff, token.staff_id)
-    if staff is None or not staff.is_active:
-        raise Unauthenticated("Invalid or expired token", code="invalid_token")
-    return actor_for_staff(staff, scopes=scoped, source=source, client=token.client_name)
+        actor = Actor(organization_id=token.organization_id,
+                      permissions=frozenset(Permission) if scoped is None else scoped,
+                      client_name=token.client_name, label=token.client_name, org_wide=True,
+                      source_address=source, purpose_of_use="HOPERAT")
+    else:
+        staff = session.get(Staff, token.staff_id)
+        if staff is None or not staff.is_active:
+            raise Unauthenticated("Invalid or expired token", code="invalid_token")
+        actor = actor_for_staff(staff, scopes=scoped, source=source, client=token.client_name)
+    if smart_scopes is None and token.patient_id is None:
+        return actor
+    return dataclasses.replace(
+        actor, fhir_scopes=smart_scopes, fhir_only=all(smart.is_smart(s) for s in token.scopes.split()),
+        patient_scope=frozenset({token.patient_id}) if token.patient_id else actor.patient_scope)
+
+
+def _smart(scopes: str) -> smart.SmartScopes | None:
+    try:
+        return smart.parse(scopes)
+    except ValueError as err:
+        raise InvalidInput(f"Unknown scope: {str(err)[:80]}", field="scopes") from None
 
 
 def revoke_token(session: Session, *, token_id: uuid.UUID | None = None, raw: str | None = None) -> ApiToken:

@@ -79,12 +79,14 @@ def get_record(session: Session, actor: Actor, kind: RecordKind, patient_id: uui
     return record
 
 
-def create_record(session: Session, actor: Actor, kind: RecordKind, patient_id: uuid.UUID, data: BaseModel):
-    """Add a record to the patient's chart."""
+def create_record(session: Session, actor: Actor, kind: RecordKind, patient_id: uuid.UUID, data: BaseModel,
+                  *, record_id: uuid.UUID | None = None):
+    """Add a record to the patient's chart (with the id given, when a caller assigned it beforehand)."""
     patient = access.load_patient(session, actor, patient_id, Permission.CLINICAL_WRITE)
     values = data.model_dump()
     _check_encounter_link(session, patient.id, values.get("encounter_id"))
-    record = kind.model(organization_id=patient.organization_id, patient_id=patient.id, **values)
+    record = kind.model(id=record_id or uuid.uuid4(), organization_id=patient.organization_id, patient_id=patient.id,
+                        **values)
     session.add(record)
     session.flush()
     audit.record(session, actor, "create", patient_id=patient.id, record_type=kind.record_type,

@@ -1,0 +1,372 @@
+"""CareLoop rows -> FHIR R4 resources, one mapping per resource type (the registry `TYPES`).
+
+Adding a resource type is one `ResourceType` here: its model, the permission that reads it, the function
+that builds the JSON, and its search parameters (`search.py` turns them into SQL). Every resource built
+here validates against the R4B models of `fhir.resources` (tests check each type on real rows).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from careloop.auth.permissions import Permission
+from careloop.care_plans.models import CarePlan, Goal
+from careloop.clinical.models import SNOMED, Allergy, Condition, Encounter, Observation
+from careloop.medications.models import Medication
+from careloop.patients.models import Patient
+from careloop.referrals.models import Referral
+from careloop.staff.models import Staff
+from careloop.tasks.models import Task
+
+MRN_SYSTEM_DEFAULT = "urn:careloop:mrn"
+_TERMINOLOGY = "http://terminology.hl7.org/CodeSystem"
+
+
+@dataclass(frozen=True)
+class SearchParam:
+    """A search parameter: `kind` is token, date, reference, string or identifier; `columns` are the model
+    attributes it reads (for token: code column then system column); `identifying` ones are PHI and may only be
+    sent in a POST body (`_search`), never in a URL."""
+
+    kind: str
+    columns: tuple[str, ...]
+    identifying: bool = False
+    values: Callable[[str], Any] | None = None  # FHIR code -> stored value (tokens without a system)
+
+
+@dataclass(frozen=True)
+class ResourceType:
+    name: str
+    model: type
+    permission: Permission
+    build: Callable[[Any], dict[str, Any]]
+    params: dict[str, SearchParam] = field(default_factory=dict)
+    date_column: str | None = None  # for `date` and `_sort=date`
+    patient_column: str | None = "patient_id"  # None: not about a patient (visible within the organisation)
+    org_column: str | None = "organization_id"  # None: the organisation comes through the patient
+
+
+def _meta(row: Any) -> dict[str, Any]:
+    updated = row.updated_at if row.updated_at.tzinfo else row.updated_at.replace(tzinfo=dt.UTC)
+    return {"versionId": str(row.version), "lastUpdated": updated.isoformat()}
+
+
+def _instant(value: dt.datetime) -> str:
+    return (value if value.tzinfo else value.replace(tzinfo=dt.UTC)).isoformat()
+
+
+def _subject(row: Any) -> dict[str, str]:
+    return {"reference": f"Patient/{row.patient_id}"}
+
+
+def _coding(system: str | None, code: str | None, display: str | None) -> dict[str, Any]:
+    concept: dict[str, Any] = {"text": display} if display else {}
+    if code:
+        concept["coding"] = [{k: v for k, v in (("system", system), ("code", code), ("display", display)) if v}]
+    return concept
+
+
+def patient(row: Patient) -> dict[str, Any]:
+    name = {"use": "official", "family": row.family_name,
+            "given": [n for n in (row.given_name, row.middle_name) if n]}
+    resource: dict[str, Any] = {
+        "resourceType": "Patient", "id": str(row.id), "meta": _meta(row),
+        "identifier": [{"use": "usual", "type": {"coding": [{"system": f"{_TERMINOLOGY}/v2-0203", "code": "MR"}]},
+                        "system": row.mrn_authority or MRN_SYSTEM_DEFAULT, "value": row.mrn}],
+        "active": row.status.value != "inactive" and row.merged_into_id is None,
+        "name": [name], "gender": row.sex.value, "birthDate": row.birth_date.isoformat(),
+        "communication": [{"language": {"coding": [{"system": "urn:ietf:bcp:47", "code": row.preferred_language}]},
+                           "preferred": True}],
+    }
+    telecom = [{"system": "phone", "value": row.phone}] if row.phone else []
+    telecom += [{"system": "email", "value": row.email}] if row.email else []
+    if telecom:
+        resource["telecom"] = telecom
+    address = {k: v for k, v in (("city", row.city), ("state", row.state), ("postalCode", row.postal_code)) if v}
+    if row.address_line:
+        address["line"] = [row.address_line]
+    if address:
+        resource["address"] = [address]
+    if row.deceased_date:
+        resource["deceasedDateTime"] = row.deceased_date.isoformat()
+    if row.merged_into_id:
+        resource["link"] = [{"other": {"reference": f"Patient/{row.merged_into_id}"}, "type": "replaced-by"}]
+    return resource
+
+
+def condition(row: Condition) -> dict[str, Any]:
+    status = row.clinical_status.value
+    resource = {
+        "resourceType": "Condition", "id": str(row.id), "meta": _meta(row),
+        "clinicalStatus": {"coding": [{"system": f"{_TERMINOLOGY}/condition-clinical", "code": status}]},
+        "category": [{"coding": [{"system": f"{_TERMINOLOGY}/condition-category", "code": "problem-list-item"}]}],
+        "code": _coding(row.code_system, row.code, row.display), "subject": _subject(row),
+    }
+    if row.onset_date:
+        resource["onsetDateTime"] = row.onset_date.isoformat()
+    if row.abatement_date:
+        resource["abatementDateTime"] = row.abatement_date.isoformat()
+    return resource
+
+
+_ENCOUNTER_CLASS = {"ambulatory": "AMB", "emergency": "EMER", "inpatient": "IMP", "observation": "OBSENC",
+                    "home": "HH", "virtual": "VR"}
+_ENCOUNTER_STATUS = {"planned": "planned", "in_progress": "in-progress", "finished": "finished",
+                     "cancelled": "cancelled"}
+
+
+def encounter(row: Encounter) -> dict[str, Any]:
+    period = {"start": _instant(row.start_at)}
+    if row.end_at:
+        period["end"] = _instant(row.end_at)
+    resource: dict[str, Any] = {
+        "resourceType": "Encounter", "id": str(row.id), "meta": _meta(row),
+        "status": _ENCOUNTER_STATUS[row.status.value],
+        "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode",
+                  "code": _ENCOUNTER_CLASS[row.encounter_class.value]},
+        "subject": _subject(row), "period": period,
+    }
+    if row.visit_number:
+        resource["identifier"] = [{"use": "usual", "value": row.visit_number}]
+    if row.reason:
+        resource["reasonCode"] = [{"text": row.reason}]
+    if row.facility_name:
+        resource["serviceProvider"] = {"display": row.facility_name}
+    if row.discharge_disposition:
+        resource["hospitalization"] = {"dischargeDisposition": {"text": row.discharge_disposition}}
+    return resource
+
+
+_OBSERVATION_CATEGORY = {"vital_signs": "vital-signs", "laboratory": "laboratory", "survey": "survey"}
+
+
+def observation(row: Observation) -> dict[str, Any]:
+    resource: dict[str, Any] = {
+        "resourceType": "Observation", "id": str(row.id), "meta": _meta(row), "status": "final",
+        "category": [{"coding": [{"system": f"{_TERMINOLOGY}/observation-category",
+                                  "code": _OBSERVATION_CATEGORY[row.category.value]}]}],
+        "code": _coding(row.code_system, row.code, row.display), "subject": _subject(row),
+        "effectiveDateTime": _instant(row.effective_at),
+    }
+    if row.value_quantity is not None:
+        quantity: dict[str, Any] = {"value": row.value_quantity}
+        if row.unit:
+            quantity.update(unit=row.unit, system="http://unitsofmeasure.org", code=row.unit)
+        resource["valueQuantity"] = quantity
+    elif row.value_text:
+        resource["valueString"] = row.value_text
+    if row.encounter_id:
+        resource["encounter"] = {"reference": f"Encounter/{row.encounter_id}"}
+    return resource
+
+
+_ALLERGY_STATUS = {"active": "active", "inactive": "inactive", "resolved": "resolved"}
+_CRITICALITY = {"low": "low", "high": "high", "unable_to_assess": "unable-to-assess"}
+
+
+def allergy(row: Allergy) -> dict[str, Any]:
+    resource: dict[str, Any] = {
+        "resourceType": "AllergyIntolerance", "id": str(row.id), "meta": _meta(row),
+        "clinicalStatus": {"coding": [{"system": f"{_TERMINOLOGY}/allergyintolerance-clinical",
+                                       "code": _ALLERGY_STATUS[row.clinical_status.value]}]},
+        "category": [row.category.value], "criticality": _CRITICALITY[row.criticality.value],
+        "code": _coding(row.code_system, row.code, row.substance), "patient": _subject(row),
+    }
+    if row.recorded_date:
+        resource["recordedDate"] = row.recorded_date.isoformat()
+    if row.reaction:
+        resource["reaction"] = [{"manifestation": [{"text": row.reaction}]}]
+    return resource
+
+
+_MEDICATION_STATUS = {"active": "active", "on_hold": "on-hold", "completed": "completed", "stopped": "stopped",
+                      "entered_in_error": "entered-in-error"}
+_MEDICATION_SOURCE = "https://careloop.dev/fhir/CodeSystem/medication-list-source"
+
+
+def medication_statement(row: Medication) -> dict[str, Any]:
+    resource: dict[str, Any] = {
+        "resourceType": "MedicationStatement", "id": str(row.id), "meta": _meta(row),
+        "status": _MEDICATION_STATUS[row.status.value],
+        "category": {"coding": [{"system": _MEDICATION_SOURCE, "code": row.source.value}]},
+        "medicationCodeableConcept": _coding(row.code_system, row.code, row.display), "subject": _subject(row),
+    }
+    dosage = " ".join(p for p in (row.dose, row.route, row.frequency) if p)
+    if dosage:
+        resource["dosage"] = [{"text": dosage}]
+    if row.start_date or row.end_date:
+        resource["effectivePeriod"] = {k: v.isoformat() for k, v in (("start", row.start_date),
+                                                                      ("end", row.end_date)) if v}
+    return resource
+
+
+def practitioner(row: Staff) -> dict[str, Any]:
+    resource: dict[str, Any] = {
+        "resourceType": "Practitioner", "id": str(row.id), "meta": _meta(row), "active": row.is_active,
+        "name": [{"family": row.family_name, "given": [row.given_name]}],
+        "telecom": [{"system": "email", "value": row.email, "use": "work"}],
+        "qualification": [{"code": {"text": row.role.value.replace("_", " ")}}],
+    }
+    if row.npi:
+        resource["identifier"] = [{"system": "http://hl7.org/fhir/sid/us-npi", "value": row.npi}]
+    return resource
+
+
+_PLAN_STATUS = {"draft": "draft", "active": "active", "revised": "revoked", "completed": "completed",
+                "revoked": "revoked"}
+
+
+def care_plan(row: CarePlan) -> dict[str, Any]:
+    resource: dict[str, Any] = {
+        "resourceType": "CarePlan", "id": str(row.id), "meta": _meta(row), "status": _PLAN_STATUS[row.status.value],
+        "intent": "plan", "title": row.title, "subject": _subject(row), "created": _instant(row.created_at),
+        "category": [{"coding": [{"system": "http://hl7.org/fhir/us/core/CodeSystem/careplan-category",
+                                  "code": "assess-plan"}]}],
+    }
+    if row.author_id:
+        resource["author"] = {"reference": f"Practitioner/{row.author_id}"}
+    if row.supersedes_id:
+        resource["replaces"] = [{"reference": f"CarePlan/{row.supersedes_id}"}]
+    if row.instructions or row.patient_goals:
+        resource["description"] = row.instructions or row.patient_goals
+    return resource
+
+
+_GOAL_STATUS = {"proposed": ("proposed", None), "active": ("active", "in-progress"),
+                "achieved": ("completed", "achieved"), "not_achieved": ("completed", "not-achieved"),
+                "cancelled": ("cancelled", None)}
+_COMPARATORS = {"lt": "<", "le": "<=", "gt": ">", "ge": ">="}
+
+
+def goal(row: Goal) -> dict[str, Any]:
+    lifecycle, achievement = _GOAL_STATUS[row.status.value]
+    resource: dict[str, Any] = {
+        "resourceType": "Goal", "id": str(row.id), "meta": _meta(row), "lifecycleStatus": lifecycle,
+        "description": {"text": row.description}, "subject": _subject(row),
+    }
+    if achievement:
+        resource["achievementStatus"] = {"coding": [{"system": f"{_TERMINOLOGY}/goal-achievement",
+                                                     "code": achievement}]}
+    target: dict[str, Any] = {}
+    if row.measure_code:
+        target["measure"] = _coding(row.measure_system, row.measure_code, None)
+    if row.target_value is not None:
+        quantity: dict[str, Any] = {"value": row.target_value}
+        if row.comparator and row.comparator.value in _COMPARATORS:
+            quantity["comparator"] = _COMPARATORS[row.comparator.value]
+        if row.target_unit:
+            quantity["unit"] = row.target_unit
+        target["detailQuantity"] = quantity
+    if row.due_date:
+        target["dueDate"] = row.due_date.isoformat()
+    if target:
+        resource["target"] = [target]
+    return resource
+
+
+def task(row: Task) -> dict[str, Any]:
+    resource: dict[str, Any] = {
+        "resourceType": "Task", "id": str(row.id), "meta": _meta(row), "status": row.status.value.replace("_", "-"),
+        "intent": "order", "priority": row.priority.value, "description": row.title, "for": _subject(row),
+        "authoredOn": _instant(row.created_at),
+    }
+    if row.owner_id:
+        resource["owner"] = {"reference": f"Practitioner/{row.owner_id}"}
+    if row.due_at:
+        resource["restriction"] = {"period": {"end": _instant(row.due_at)}}
+    if row.outcome:
+        resource["note"] = [{"text": row.outcome}]
+    return resource
+
+
+_REFERRAL_STATUS = {"draft": "draft", "sent": "active", "accepted": "active", "declined": "revoked",
+                    "scheduled": "active", "seen": "active", "report_received": "active", "reviewed": "active",
+                    "closed": "completed", "cancelled": "revoked", "expired": "revoked"}
+
+
+def service_request(row: Referral) -> dict[str, Any]:
+    resource: dict[str, Any] = {
+        "resourceType": "ServiceRequest", "id": str(row.id), "meta": _meta(row),
+        "status": _REFERRAL_STATUS[row.status.value], "intent": "order",
+        "priority": {"routine": "routine", "urgent": "urgent", "stat": "stat"}[row.urgency.value],
+        "category": [{"coding": [{"system": SNOMED, "code": "3457005", "display": "Patient referral"}]}],
+        "code": {"coding": [{"system": "http://nucc.org/provider-taxonomy", "code": row.specialty_code,
+                             "display": row.specialty_display}], "text": f"Referral to {row.specialty_display}"},
+        "subject": _subject(row), "requester": {"reference": f"Practitioner/{row.referring_staff_id}"},
+        "reasonCode": [{"text": row.reason}], "authoredOn": _instant(row.created_at),
+    }
+    if row.clinical_question:
+        resource["note"] = [{"text": row.clinical_question}]
+    if row.target_appointment_date:
+        resource["occurrencePeriod"] = {"end": row.target_appointment_date.isoformat()}
+    return resource
+
+
+def _hyphen_to_underscore(code: str) -> str:
+    return code.replace("-", "_")
+
+
+_COMMON = {"_id": SearchParam("token", ("id",)), "_lastUpdated": SearchParam("date", ("updated_at",))}
+_PATIENT_REF = SearchParam("reference", ("patient_id",))
+
+TYPES: dict[str, ResourceType] = {t.name: t for t in (
+    ResourceType("Patient", Patient, Permission.PATIENT_READ, patient, {
+        **_COMMON, "identifier": SearchParam("identifier", ("mrn", "mrn_authority"), identifying=True),
+        "name": SearchParam("string", ("family_name", "given_name"), identifying=True),
+        "family": SearchParam("string", ("family_name",), identifying=True),
+        "given": SearchParam("string", ("given_name",), identifying=True),
+        "birthdate": SearchParam("date", ("birth_date",), identifying=True),
+        "gender": SearchParam("token", ("sex",)),
+    }, date_column="birth_date", patient_column="id"),
+    ResourceType("Condition", Condition, Permission.CLINICAL_READ, condition, {
+        **_COMMON, "patient": _PATIENT_REF, "subject": _PATIENT_REF,
+        "code": SearchParam("token", ("code", "code_system")),
+        "clinical-status": SearchParam("token", ("clinical_status",)),
+        "onset-date": SearchParam("date", ("onset_date",)),
+    }, date_column="onset_date"),
+    ResourceType("Encounter", Encounter, Permission.CLINICAL_READ, encounter, {
+        **_COMMON, "patient": _PATIENT_REF, "subject": _PATIENT_REF,
+        "status": SearchParam("token", ("status",), values=_hyphen_to_underscore),
+        "date": SearchParam("date", ("start_at",)),
+    }, date_column="start_at"),
+    ResourceType("Observation", Observation, Permission.CLINICAL_READ, observation, {
+        **_COMMON, "patient": _PATIENT_REF, "subject": _PATIENT_REF,
+        "code": SearchParam("token", ("code", "code_system")),
+        "category": SearchParam("token", ("category",), values=_hyphen_to_underscore),
+        "date": SearchParam("date", ("effective_at",)),
+    }, date_column="effective_at"),
+    ResourceType("AllergyIntolerance", Allergy, Permission.CLINICAL_READ, allergy, {
+        **_COMMON, "patient": _PATIENT_REF,
+        "clinical-status": SearchParam("token", ("clinical_status",)),
+        "code": SearchParam("token", ("code", "code_system")),
+    }, date_column="recorded_date"),
+    ResourceType("MedicationStatement", Medication, Permission.CLINICAL_READ, medication_statement, {
+        **_COMMON, "patient": _PATIENT_REF, "subject": _PATIENT_REF,
+        "code": SearchParam("token", ("code", "code_system")),
+        "status": SearchParam("token", ("status",), values=_hyphen_to_underscore),
+        "category": SearchParam("token", ("source",)),
+    }, date_column="start_date"),
+    ResourceType("Practitioner", Staff, Permission.STAFF_READ, practitioner, {
+        **_COMMON, "identifier": SearchParam("identifier", ("npi",)),
+        "active": SearchParam("token", ("is_active",), values=lambda v: v == "true"),
+    }, patient_column=None),
+    ResourceType("CarePlan", CarePlan, Permission.CARE_PLAN_READ, care_plan, {
+        **_COMMON, "patient": _PATIENT_REF, "subject": _PATIENT_REF,
+        "status": SearchParam("token", ("status",)),
+    }, date_column="created_at"),
+    ResourceType("Goal", Goal, Permission.CARE_PLAN_READ, goal, {
+        **_COMMON, "patient": _PATIENT_REF, "subject": _PATIENT_REF,
+    }, date_column="due_date", org_column=None),
+    ResourceType("Task", Task, Permission.TASK_READ, task, {
+        **_COMMON, "patient": _PATIENT_REF, "subject": _PATIENT_REF,
+        "status": SearchParam("token", ("status",), values=_hyphen_to_underscore),
+        "owner": SearchParam("reference", ("owner_id",)),
+    }, date_column="due_at"),
+    ResourceType("ServiceRequest", Referral, Permission.REFERRAL_READ, service_request, {
+        **_COMMON, "patient": _PATIENT_REF, "subject": _PATIENT_REF,
+        "code": SearchParam("token", ("specialty_code",)),
+    }, date_column="created_at"),
+)}

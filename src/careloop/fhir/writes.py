@@ -1,0 +1,204 @@
+"""FHIR resources accepted through create and update -> CareLoop clinical records.
+
+Every accepted resource is validated in full with `fhir.resources` (R4B) first; then what CareLoop stores
+is read from it (codes with systems, the subject reference, dates) and checked by the clinical record
+schemas. Problems come back as OperationOutcome issues naming the element, never echoing its value.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from fhir.resources.R4B import get_fhir_model_class
+from pydantic import ValidationError
+
+from careloop.clinical import service as clinical
+from careloop.clinical.models import RXNORM
+from careloop.errors import InvalidInput
+
+_SOURCE_SYSTEM = "https://careloop.dev/fhir/CodeSystem/medication-list-source"
+_CLASS = {"AMB": "ambulatory", "EMER": "emergency", "IMP": "inpatient", "ACUTE": "inpatient", "NONAC": "inpatient",
+          "OBSENC": "observation", "HH": "home", "VR": "virtual"}
+
+
+class FhirInputError(InvalidInput):
+    """A resource that is not valid FHIR, or that CareLoop cannot store; `issues` are (element, message)."""
+
+    def __init__(self, message: str, issues: list[tuple[str, str]]) -> None:
+        super().__init__(message, field=issues[0][0] if issues else None,
+                         extra={"errors": [{"field": f, "message": m} for f, m in issues]})
+
+
+def validate(resource_type: str, body: Any) -> dict[str, Any]:
+    """The body as a valid resource of the type (FhirInputError otherwise)."""
+    if not isinstance(body, dict) or body.get("resourceType") != resource_type:
+        raise FhirInputError(f"The body must be a {resource_type} resource", [("resourceType", "wrong type")])
+    try:
+        get_fhir_model_class(resource_type).model_validate(body)
+    except ValidationError as err:
+        issues = [(".".join(str(p) for p in e["loc"]) or resource_type, e["type"]) for e in err.errors()[:10]]
+        raise FhirInputError(f"Not a valid {resource_type} resource", issues) from None
+    return body
+
+
+def _patient_id(reference: dict[str, Any] | None, element: str) -> uuid.UUID:
+    ref = (reference or {}).get("reference", "")
+    kind, _, rid = ref.partition("/")
+    try:
+        if kind == "Patient":
+            return uuid.UUID(rid)
+    except ValueError:
+        pass
+    raise FhirInputError(f"{element} must reference a Patient by id", [(element, "Patient/{id} required")])
+
+
+def _coding(concept: dict[str, Any] | None, element: str, *, required: bool = True) -> dict[str, Any]:
+    codings = [c for c in (concept or {}).get("coding", []) if c.get("code")]
+    if not codings:
+        if required:
+            raise FhirInputError(f"{element} needs a coding with a code", [(element, "coding required")])
+        return {"code": None, "system": None, "display": (concept or {}).get("text")}
+    first = codings[0]
+    return {"code": first["code"], "system": first.get("system"),
+            "display": first.get("display") or (concept or {}).get("text") or first["code"]}
+
+
+def _status(concept: dict[str, Any] | None, default: str) -> str:
+    codings = (concept or {}).get("coding", [])
+    return codings[0]["code"].replace("-", "_") if codings and codings[0].get("code") else default
+
+
+def _date(text: str | None) -> dt.date | None:
+    return dt.date.fromisoformat(text[:10]) if text and len(text) >= 10 else None
+
+
+def _instant(text: str | None, element: str) -> dt.datetime:
+    """A FHIR dateTime; a date without a time (1999, 1999-07, 1999-07-02) is its first instant in UTC."""
+    if not text:
+        raise FhirInputError(f"{element} is required", [(element, "dateTime required")])
+    if "T" not in text:
+        parts = [int(p) for p in text.split("-")]
+        return dt.datetime(parts[0], parts[1] if len(parts) > 1 else 1, parts[2] if len(parts) > 2 else 1,
+                           tzinfo=dt.UTC)
+    moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        raise FhirInputError(f"{element} needs a time zone", [(element, "offset required")])
+    return moment
+
+
+def condition(r: dict[str, Any]) -> tuple[uuid.UUID, dict[str, Any]]:
+    code = _coding(r.get("code"), "Condition.code")
+    values = {"code": code["code"], "display": code["display"], "clinical_status": _status(
+        r.get("clinicalStatus"), "active"), "onset_date": _date(r.get("onsetDateTime")),
+        "abatement_date": _date(r.get("abatementDateTime"))}
+    if code["system"]:
+        values["code_system"] = code["system"]
+    return _patient_id(r.get("subject"), "Condition.subject"), values
+
+
+def observation(r: dict[str, Any]) -> tuple[uuid.UUID, dict[str, Any]]:
+    code = _coding(r.get("code"), "Observation.code")
+    category = next((c["code"] for cat in r.get("category", []) for c in cat.get("coding", [])
+                     if c.get("code") in ("vital-signs", "laboratory", "survey")), "laboratory")
+    values: dict[str, Any] = {"category": category.replace("-", "_"), "code": code["code"],
+                              "display": code["display"][:200],
+                              "effective_at": _instant(r.get("effectiveDateTime"), "Observation.effectiveDateTime")}
+    if code["system"]:
+        values["code_system"] = code["system"]
+    if "valueQuantity" in r:
+        values["value_quantity"] = r["valueQuantity"].get("value")
+        values["unit"] = r["valueQuantity"].get("unit") or r["valueQuantity"].get("code")
+    elif "valueString" in r:
+        values["value_text"] = r["valueString"]
+    elif "valueCodeableConcept" in r:
+        values["value_text"] = _coding(r["valueCodeableConcept"], "Observation.valueCodeableConcept")["display"]
+    if r.get("encounter"):
+        ref = r["encounter"].get("reference", "")
+        try:
+            values["encounter_id"] = uuid.UUID(ref.removeprefix("Encounter/"))
+        except ValueError as err:
+            raise FhirInputError("encounter must reference an Encounter by id",
+                                 [("Observation.encounter", "Encounter/{id} required")]) from err
+    return _patient_id(r.get("subject"), "Observation.subject"), values
+
+
+def allergy(r: dict[str, Any]) -> tuple[uuid.UUID, dict[str, Any]]:
+    code = _coding(r.get("code"), "AllergyIntolerance.code", required=False)
+    if not code["display"]:
+        raise FhirInputError("code needs a coding or text", [("AllergyIntolerance.code", "substance required")])
+    reaction = next((m.get("text") for rx in r.get("reaction", []) for m in rx.get("manifestation", [])
+                     if m.get("text")), None)
+    values = {"substance": code["display"], "code": code["code"], "code_system": code["system"],
+              "category": (r.get("category") or ["medication"])[0],
+              "criticality": (r.get("criticality") or "low").replace("-", "_"),
+              "clinical_status": _status(r.get("clinicalStatus"), "active"), "reaction": reaction,
+              "recorded_date": _date(r.get("recordedDate"))}
+    return _patient_id(r.get("patient"), "AllergyIntolerance.patient"), values
+
+
+def _contained(r: dict[str, Any], reference: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The contained resource a local reference (#id) points at."""
+    ref = (reference or {}).get("reference", "")
+    return next((c for c in r.get("contained", []) if ref.startswith("#") and c.get("id") == ref[1:]), None)
+
+
+def medication_statement(r: dict[str, Any]) -> tuple[uuid.UUID, dict[str, Any]]:
+    concept = r.get("medicationCodeableConcept") or (_contained(r, r.get("medicationReference")) or {}).get("code")
+    rxnorm = [c for c in (concept or {}).get("coding", []) if c.get("system") == RXNORM and c.get("code")]
+    code = _coding({**(concept or {}), "coding": rxnorm} if rxnorm else concept,
+                   "MedicationStatement.medicationCodeableConcept", required=False)
+    if not rxnorm:  # CareLoop codes medicines with RxNorm: another code system is kept as the name only
+        code = {"code": None, "system": None, "display": code["display"]}
+    if not code["display"]:
+        raise FhirInputError("medicationCodeableConcept needs a coding or text",
+                             [("MedicationStatement.medicationCodeableConcept", "medicine required")])
+    source = next((c["code"] for c in (r.get("category") or {}).get("coding", []) if c.get("system") == _SOURCE_SYSTEM),
+                  "patient_reported")
+    dosage = next((d.get("text") for d in r.get("dosage", []) if d.get("text")), None)
+    period = r.get("effectivePeriod") or {}
+    values = {"code": code["code"], "display": code["display"][:300], "dose": dosage[:100] if dosage else None,
+              "status": r["status"].replace("-", "_"), "source": source, "start_date": _date(period.get("start")),
+              "end_date": _date(period.get("end"))}
+    if code["system"]:
+        values["code_system"] = code["system"]
+    return _patient_id(r.get("subject"), "MedicationStatement.subject"), values
+
+
+def encounter(r: dict[str, Any]) -> tuple[uuid.UUID, dict[str, Any]]:
+    period = r.get("period") or {}
+    klass = (r.get("class") or {}).get("code", "AMB")
+    if klass not in _CLASS:
+        raise FhirInputError("class is not one CareLoop records", [("Encounter.class", "unsupported code")])
+    status = {"in-progress": "in_progress", "arrived": "in_progress", "triaged": "in_progress",
+              "onleave": "in_progress"}.get(r["status"], r["status"])
+    if status not in ("planned", "in_progress", "finished", "cancelled"):
+        raise FhirInputError("status is not one CareLoop records", [("Encounter.status", "unsupported code")])
+    values = {"encounter_class": _CLASS[klass], "status": status,
+              "start_at": _instant(period.get("start"), "Encounter.period.start"),
+              "end_at": _instant(period["end"], "Encounter.period.end") if period.get("end") else None,
+              "reason": next((c.get("text") for c in r.get("reasonCode", []) if c.get("text")), None),
+              "facility_name": (r.get("serviceProvider") or {}).get("display")}
+    return _patient_id(r.get("subject"), "Encounter.subject"), values
+
+
+# FHIR type -> (clinical record kind, reader). Types here accept create and update.
+WRITABLE: dict[str, tuple[str, Callable[[dict[str, Any]], tuple[uuid.UUID, dict[str, Any]]]]] = {
+    "Condition": ("conditions", condition), "Observation": ("observations", observation),
+    "AllergyIntolerance": ("allergies", allergy), "MedicationStatement": ("medications", medication_statement),
+    "Encounter": ("encounters", encounter),
+}
+
+
+def to_record(resource_type: str, body: Any) -> tuple[clinical.RecordKind, uuid.UUID, Any]:
+    """(record kind, patient id, validated create payload) for a FHIR resource."""
+    kind_name, read = WRITABLE[resource_type]
+    kind = clinical.KINDS[kind_name]
+    patient_id, values = read(validate(resource_type, body))
+    try:
+        return kind, patient_id, kind.create.model_validate({k: v for k, v in values.items() if v is not None})
+    except ValidationError as err:
+        issues = [(f"{resource_type}.{'.'.join(str(p) for p in e['loc'])}", e["type"]) for e in err.errors()[:10]]
+        raise FhirInputError(f"CareLoop cannot store this {resource_type}", issues) from None
