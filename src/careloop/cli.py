@@ -7,6 +7,7 @@ import re
 import secrets
 import sys
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import wraps
@@ -238,6 +239,52 @@ def demo(patients: Annotated[int, typer.Option(min=1, max=5_000_000)] = 2000, se
                             progress=lambda n: progress.advance(task, n))
     out.print(f"loaded {summary.patients:,} patients, {sum(summary.rows.values()):,} rows in {summary.seconds:.1f}s")
     _print_demo_logins()
+
+
+@app.command("import")
+@friendly
+def import_fhir(path: Annotated[Path, typer.Argument(exists=True, help="A .json Bundle, an .ndjson file or a "
+                                                                     "directory of them (Synthea output)")],
+                org: OrgOption,
+                coordinator: Annotated[str, typer.Option(help="E-mail of the care coordinator new patients get")]
+                ) -> None:
+    """Import FHIR R4 data (idempotent, resumable); prints what was imported, already there, not modeled."""
+    from careloop.auth.actor import system_actor
+    from careloop.fhir.bulk import Importer, files_of
+    from careloop.organizations.service import find_organization
+    from careloop.staff.models import Staff
+
+    with unit_of_work() as session:
+        organization = find_organization(session, org)
+        staff = session.scalar(select(Staff).where(Staff.email == coordinator.strip().lower(),
+                                                   Staff.organization_id == organization.id))
+        if staff is None or not staff.is_active:
+            raise InvalidInput("No active staff member with that e-mail in the organisation", field="coordinator")
+        org_id, staff_id = organization.id, staff.id
+    files = files_of(path)
+    importer = Importer(None, system_actor(org_id, "careloop-import"), staff_id)
+    with Progress(TextColumn("importing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=err) as progress:
+        task = progress.add_task("import", total=len(files))
+        for file in files:
+            importer.import_file(file)
+            progress.advance(task)
+    summary = importer.summary
+    table = Table(title=f"{summary.files} files imported, {summary.files_skipped} already imported")
+    for column in ("resource type", "imported", "already there", "not modeled", "rejected"):
+        table.add_column(column)
+    rejected = Counter()
+    for key, n in summary.rejected.items():
+        rejected[key.split(":")[0]] += n
+    for name in sorted({*summary.imported, *summary.already, *summary.not_modeled, *summary.read_through,
+                        *rejected}):
+        table.add_row(name, str(summary.imported[name]), str(summary.already[name]),
+                      str(summary.not_modeled[name]), str(rejected[name]))
+    out.print(table)
+    if summary.read_through:
+        out.print(f"Medication resources read through by the prescriptions naming them: {summary.read_through.total()}")
+    for reason, n in sorted(summary.rejected.items()):
+        out.print(f"rejected {n}: {reason}")
 
 
 def _print_demo_logins() -> None:

@@ -8,6 +8,7 @@ from careloop.clinical.models import Allergy, Condition, Encounter, Observation
 from careloop.community.models import CommunityReferral, CommunityService
 from careloop.db import Base
 from careloop.events.models import DomainEvent
+from careloop.fhir.models import ExportJob, ImportedFile
 from careloop.integrations.hl7v2.models import Hl7Message, Hl7PatientIdentifier, Hl7Route, Hl7Visit
 from careloop.medications.models import (
     Adherence,
@@ -43,12 +44,14 @@ __all__ = [
     "DomainEvent",
     "EducationItem",
     "Encounter",
+    "ExportJob",
     "Goal",
     "GoalNote",
     "Hl7Message",
     "Hl7PatientIdentifier",
     "Hl7Route",
     "Hl7Visit",
+    "ImportedFile",
     "LoginThrottle",
     "Medication",
     "MedicationFill",

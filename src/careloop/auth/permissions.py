@@ -35,6 +35,7 @@ class Permission(enum.StrEnum):
     REFERRAL_WRITE = "referral:write"
     DIRECTORY_ADMIN = "directory:admin"
     MEDICATION_RECONCILE = "medication:reconcile"
+    BULK_EXPORT = "fhir:export"  # FHIR Bulk Data $export of many patients at once
 
 
 P = Permission
@@ -60,11 +61,12 @@ ROLE_PERMISSIONS: dict[StaffRole, frozenset[Permission]] = {
     StaffRole.BILLING: frozenset({P.PATIENT_READ, P.STAFF_READ, P.TASK_READ}),
     StaffRole.SUPERVISOR: frozenset(_CLINICAL | _SIGNS | _RECONCILES | _ASSIGNS | {P.PATIENT_MERGE, P.AUDIT_READ,
                                                                      P.BREAK_GLASS_REVIEW, P.HL7_ADMIN,
-                                                                     P.PROTOCOL_ADMIN, P.DIRECTORY_ADMIN}),
+                                                                     P.PROTOCOL_ADMIN, P.DIRECTORY_ADMIN,
+                                                                     P.BULK_EXPORT}),
     StaffRole.ADMINISTRATOR: frozenset({P.PATIENT_READ, P.PATIENT_WRITE, P.PATIENT_MERGE, P.STAFF_READ,
                                         P.STAFF_ADMIN, P.AUDIT_READ, P.BREAK_GLASS_REVIEW, P.TOKEN_ADMIN,
                                         P.HL7_ADMIN, P.PROTOCOL_READ, P.PROTOCOL_ADMIN, P.TASK_READ,
-                                        P.REFERRAL_READ, P.DIRECTORY_ADMIN} | _ASSIGNS),
+                                        P.REFERRAL_READ, P.DIRECTORY_ADMIN, P.BULK_EXPORT} | _ASSIGNS),
 }
 
 # Roles that see every patient of their organisation rather than only their care-team patients.

@@ -73,13 +73,19 @@ class PatientRecordMixin(IdMixin, VersionedMixin):
 
     organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organization.id"))
     patient_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("patient.id"))
+    # The id of the FHIR resource it was imported from (unique per organisation: importing again changes nothing).
+    source_ref: Mapped[str | None] = mapped_column(String(100))
+
+
+def source_index(table: str) -> Index:
+    return Index(f"uq_{table}_source_ref", "organization_id", "source_ref", unique=True)
 
 
 class Condition(PatientRecordMixin, Base):
     """A problem or diagnosis, coded (ICD-10-CM by default; the system is kept beside the code)."""
 
     __tablename__ = "condition"
-    __table_args__ = (Index("ix_condition_patient", "patient_id", "clinical_status"),)
+    __table_args__ = (Index("ix_condition_patient", "patient_id", "clinical_status"), source_index("condition"))
 
     code_system: Mapped[str] = mapped_column(String(100), default=ICD10CM)
     code: Mapped[str] = mapped_column(String(20))
@@ -98,6 +104,7 @@ class Encounter(PatientRecordMixin, Base):
     __table_args__ = (
         Index("ix_encounter_patient_start", "patient_id", "start_at"),
         Index("ix_encounter_org_class_start", "organization_id", "encounter_class", "start_at"),
+        source_index("encounter"),
     )
 
     encounter_class: Mapped[EncounterClass] = mapped_column(enum_column(EncounterClass))
@@ -117,7 +124,8 @@ class Observation(PatientRecordMixin, Base):
     """A vital sign or lab result, LOINC-coded, numeric or text."""
 
     __tablename__ = "observation"
-    __table_args__ = (Index("ix_observation_patient_code_time", "patient_id", "code", "effective_at"),)
+    __table_args__ = (Index("ix_observation_patient_code_time", "patient_id", "code", "effective_at"),
+                      source_index("observation"))
 
     category: Mapped[ObservationCategory] = mapped_column(enum_column(ObservationCategory))
     code_system: Mapped[str] = mapped_column(String(100), default=LOINC)
@@ -134,7 +142,7 @@ class Allergy(PatientRecordMixin, Base):
     """An allergy or intolerance to a substance."""
 
     __tablename__ = "allergy"
-    __table_args__ = (Index("ix_allergy_patient", "patient_id"),)
+    __table_args__ = (Index("ix_allergy_patient", "patient_id"), source_index("allergy"))
 
     code_system: Mapped[str | None] = mapped_column(String(100))
     code: Mapped[str | None] = mapped_column(String(20))

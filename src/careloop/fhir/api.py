@@ -36,9 +36,10 @@ from careloop.errors import (
     UnsupportedMediaType,
 )
 from careloop.etags import if_match
-from careloop.fhir import search, transaction, writes
+from careloop.fhir import bulk, search, transaction, writes
 from careloop.fhir.resources import TYPES, ResourceType
 from careloop.routing import db, router
+from careloop.staff.models import Staff
 
 FHIR_JSON = "application/fhir+json"
 CURSOR_PURPOSE = "fhir-search-cursor"
@@ -47,6 +48,7 @@ Db = Annotated[Session, Depends(db)]
 # Every FHIR read needs patient:read; each type then checks its own permission (clinical:read for records).
 Reader = Annotated[Actor, Depends(require(Permission.PATIENT_READ))]
 Writer = Annotated[Actor, Depends(require(Permission.PATIENT_READ, Permission.CLINICAL_WRITE))]
+Importer = Annotated[Actor, Depends(require(Permission.PATIENT_WRITE, Permission.CLINICAL_WRITE))]
 
 
 def fhir_response(body: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -144,6 +146,36 @@ async def search_post(resource_type: str, request: Request, session: Db, actor: 
     body = (await request.body()).decode("utf-8", errors="replace")
     params = [*request.query_params.multi_items(), *parse_qsl(body, keep_blank_values=False)]
     return _search(request, session, actor, rtype, params, None, from_url=False)
+
+
+@api.post("/$import", summary="Import a Bundle (application/fhir+json) or NDJSON (application/fhir+ndjson)")
+async def bulk_import(request: Request, session: Db, actor: Importer, coordinator: uuid.UUID) -> Response:
+    """Synchronous, idempotent: the body's resources are mapped into CareLoop (patients created with
+    `coordinator` as their care coordinator); the answer says what was imported, already there, not modeled
+    and rejected (by reason). The Bulk Data IG's asynchronous $import fetches URLs: CareLoop never fetches."""
+    _negotiate(request)
+    staff = session.get(Staff, coordinator)
+    if staff is None or staff.organization_id != actor.organization_id or not staff.is_active:
+        raise InvalidInput("coordinator must be an active staff member of your organisation", field="coordinator")
+    importer = bulk.Importer(None, actor, staff.id)
+    media = request.headers.get("content-type", "").split(";")[0].strip()
+    body = await request.body()
+    if media == "application/fhir+ndjson":
+        for chunk in bulk.chunks(bulk.lines(body.splitlines()), bulk.CHUNK):
+            importer.import_resources(session, chunk)
+    elif media in (FHIR_JSON, "application/json"):
+        importer.import_bundle(session, bulk.parse_json(body))
+    else:
+        raise UnsupportedMediaType("Send a Bundle as application/fhir+json or NDJSON as application/fhir+ndjson")
+    summary = importer.summary
+    issues = [{"severity": "information", "code": "informational", "diagnostics": f"{label} {name}: {n}"}
+              for label, counter in (("imported", summary.imported), ("already present", summary.already),
+                                     ("not modeled", summary.not_modeled), ("read through", summary.read_through))
+              for name, n in sorted(counter.items())]
+    issues += [{"severity": "warning", "code": "processing", "diagnostics": f"rejected {reason}: {n}"}
+               for reason, n in sorted(summary.rejected.items())]
+    return fhir_response({"resourceType": "OperationOutcome", "issue": issues or [
+        {"severity": "information", "code": "informational", "diagnostics": "nothing to import"}]})
 
 
 @api.post("/{resource_type}", summary="Create (conditional with If-None-Exist); the resource is validated in full")

@@ -10,7 +10,7 @@ from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from careloop import clock
-from careloop.clinical.models import RXNORM, PatientRecordMixin
+from careloop.clinical.models import RXNORM, PatientRecordMixin, source_index
 from careloop.db import Base, IdMixin, TimestampMixin, VersionedMixin
 from careloop.enums import enum_column
 
@@ -34,7 +34,7 @@ class Medication(PatientRecordMixin, Base):
     """A medication statement/order: RxNorm code, dose, route, frequency, status and source."""
 
     __tablename__ = "medication"
-    __table_args__ = (Index("ix_medication_patient_status", "patient_id", "status"),)
+    __table_args__ = (Index("ix_medication_patient_status", "patient_id", "status"), source_index("medication"))
 
     code_system: Mapped[str] = mapped_column(String(100), default=RXNORM)
     code: Mapped[str | None] = mapped_column(String(20))

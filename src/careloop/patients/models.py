@@ -39,6 +39,7 @@ class Patient(IdMixin, VersionedMixin, Base):
         Index("ix_patient_org_alt_name", "organization_id", "alt_name_key"),
         Index("ix_patient_org_birth_date", "organization_id", "birth_date"),
         Index("ix_patient_org_dedupe", "organization_id", "dedupe_key"),
+        Index("uq_patient_source_ref", "organization_id", "source_ref", unique=True),
     )
 
     organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organization.id"))
@@ -71,6 +72,7 @@ class Patient(IdMixin, VersionedMixin, Base):
     deceased_date: Mapped[dt.date | None]
     risk_tier: Mapped[str | None] = mapped_column(String(20))
     merged_into_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("patient.id"))
+    source_ref: Mapped[str | None] = mapped_column(String(100))  # the FHIR Patient id it was imported from
 
 
 class PatientMerge(IdMixin, TimestampMixin, Base):
