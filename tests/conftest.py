@@ -5,6 +5,8 @@ Each test runs inside a transaction that is rolled back; services and the app co
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Iterator
 
 import pytest
@@ -17,6 +19,8 @@ from careloop.db import make_engine, make_session_factory
 from careloop.migrate import upgrade
 
 _pg_reason: str | None = None
+# FHIR $export files of the tests go to a throw-away directory (per test process), never into the checkout.
+os.environ.setdefault("CARELOOP_EXPORT_DIR", tempfile.mkdtemp(prefix="careloop-exports-"))
 
 
 def _postgres_engine() -> tuple[Engine, str] | None:

@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     inprocess_worker: bool = Field(default=True, description="Run the event/sweep worker inside `serve`")
     worker_interval_seconds: float = Field(default=2.0, gt=0, le=300)
     var_dir: Path = Field(default=Path("var"))
+    export_dir: Path | None = Field(default=None, description="Where FHIR $export files are written "
+                                    "(default <var_dir>/exports); kept 24 hours")
     hl7_inprocess_listener: bool = Field(default=False, description="Run the MLLP listener inside `serve`")
     hl7_host: str = Field(default="127.0.0.1", description="MLLP listen address")
     hl7_port: int = Field(default=2575, ge=0, le=65535, description="MLLP listen port (0: any free port)")

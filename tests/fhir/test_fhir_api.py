@@ -100,6 +100,7 @@ def test_capability_statement_is_public_and_valid(client):
     writable = {"Condition", "Encounter", "Observation", "AllergyIntolerance", "MedicationStatement"}
     for name, codes in interactions.items():
         assert codes == ({"read", "search-type", "create", "update"} if name in writable else {"read", "search-type"})
+    assert {o["name"] for o in statement["rest"][0]["operation"]} == {"export", "patient-export", "group-export"}
     _outcome(client.get("/fhir/metadata", headers={"Accept": "application/fhir+xml"}), 406, "not-supported")
 
 

@@ -7,7 +7,7 @@ import uuid
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from careloop import clock
 from careloop.auth import service as auth_service
@@ -23,6 +23,7 @@ from careloop.community import service as community
 from careloop.community.models import CommunityService
 from careloop.community.schemas import CommunityReferralCreate
 from careloop.events.models import DomainEvent
+from careloop.fhir import export
 from careloop.integrations.hl7v2.models import Hl7Message, Hl7Route, MessageStatus
 from careloop.medications import service as medications
 from careloop.medications.schemas import InstructionIn, LineDecision, ReconciliationStart
@@ -85,6 +86,7 @@ class Tenant:
     reconciliation: uuid.UUID  # practice vs discharge list of `patient`, every line decided, not signed
     reconciliation_line: uuid.UUID  # one of its lines
     education_medication: uuid.UUID  # a coded medicine of `duplicate` (the draft plan's patient) with instructions
+    export_job: uuid.UUID  # a finished system-level FHIR $export (Patient and Observation) of the supervisor
     tokens: dict[StaffRole, str] = field(default_factory=dict)
 
     def token(self, role: StaffRole) -> str:
@@ -124,7 +126,8 @@ def build_tenant(session: Session, *, tokens: bool = True) -> Tenant:
                     plans=_care_plans(session, staff, patient, duplicate, records["conditions"]),
                     run=_protocol_run(session, patient), **_hl7_messages(session, org),
                     **_referral(session, staff[StaffRole.PRIMARY_CARE_PHYSICIAN], patient),
-                    **_medications(session, staff[StaffRole.PRIMARY_CARE_PHYSICIAN], patient, duplicate))
+                    **_medications(session, staff[StaffRole.PRIMARY_CARE_PHYSICIAN], patient, duplicate),
+                    export_job=_export(session, staff[StaffRole.SUPERVISOR]))
     if tokens:
         tenant.tokens = {role: make_token(session, s) for role, s in staff.items()}
     return tenant
@@ -205,6 +208,14 @@ def _medications(session: Session, pcp: Staff, patient: Patient, duplicate: Pati
         ingredient_rxcui="29046", title="Lisinopril", purpose="Lowers blood pressure.",
         how_to_take="One tablet each morning.", watch_for="Dizziness or a dry cough."))
     return {"reconciliation": rec.id, "reconciliation_line": lines[0].id, "education_medication": education.id}
+
+
+def _export(session: Session, supervisor: Staff) -> uuid.UUID:
+    """A finished $export of the supervisor: its files written by the worker's code, in this transaction."""
+    job = export.kick_off(session, auth_service.actor_for_staff(supervisor), "system", types="Patient,Observation",
+                          since=None, group_id=None, request_url="http://testserver/fhir/$export")
+    export.run_job(sessionmaker(bind=session.connection(), join_transaction_mode="create_savepoint"), job.id)
+    return job.id
 
 
 def _protocol_run(session: Session, patient: Patient) -> uuid.UUID:

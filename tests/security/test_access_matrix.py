@@ -169,6 +169,17 @@ PATH_IDS: dict[str, Callable[[Tenant, str], Any]] = {
     "staff_id": lambda t, _: t.target.id,
     "grant_id": lambda t, _: t.grant.id,
     "task_id": lambda t, path: t.queued_task if path.endswith("/claim") else t.task,
+    "group_id": lambda t, _: t.staff[StaffRole.CARE_COORDINATOR].id,  # a coordinator's panel
+    "job_id": lambda t, _: t.export_job,
+    "file_name": lambda t, _: "Patient.ndjson",
+}
+# Query strings and headers some routes need to succeed.
+QUERIES: dict[tuple[str, str], Callable[[Tenant], dict]] = {
+    ("POST", "/fhir/$import"): lambda t: {"coordinator": str(t.staff[StaffRole.CARE_COORDINATOR].id)},
+}
+HEADERS: dict[tuple[str, str], dict[str, str]] = {
+    ("GET", path): {"Prefer": "respond-async"}
+    for path in ("/fhir/$export", "/fhir/Patient/$export", "/fhir/Group/{group_id}/$export")
 }
 
 
@@ -323,6 +334,10 @@ RAW_BODIES: dict[tuple[str, str], Callable[[Tenant], tuple[str, bytes]]] = {
         "resourceType": "Bundle", "type": "transaction", "entry": [{
             "resource": orjson.loads(_fhir_observation(t)), "request": {"method": "POST", "url": "Observation"}}]})),
     ("PUT", "/fhir/{resource_type}/{resource_id}"): lambda t: ("application/fhir+json", _fhir_observation(t)),
+    ("POST", "/fhir/$import"): lambda t: ("application/fhir+json", orjson.dumps({
+        "resourceType": "Bundle", "type": "collection", "entry": [{"resource": {
+            "resourceType": "Patient", "id": uuid.uuid4().hex, "name": [{"family": "Imported", "given": ["Ida"]}],
+            "gender": "female", "birthDate": "1950-02-03"}}]})),
     ("POST", "/api/v1/medication-fills/import"): lambda t: ("text/csv", (
         "mrn,code,display,filled_on,days_supply,pharmacy,fill_number\n"
         f"{t.patient.mrn},314076,lisinopril 10 MG Oral Tablet,2026-10-01,30,Main St,{uuid.uuid4().hex[:10]}\n"
@@ -360,11 +375,11 @@ class Caller:
 
     def send(self, tenant: Tenant, *, token: str | None = None, cookie: tuple[str, str] | None = None):
         key = (self.case.method, self.case.path)
-        headers = {}
+        headers = dict(HEADERS.get(key, {}))
         if self.case.method == "PATCH":
             self.world.session.expire_all()
             headers["If-Match"] = f'W/"{VERSIONS[key](tenant, self.world.session) if key in VERSIONS else 1}"'
-        kwargs: dict[str, Any] = {}
+        kwargs: dict[str, Any] = {"params": QUERIES[key](tenant)} if key in QUERIES else {}
         body = BODIES.get(key)
         if key in RAW_BODIES:
             content_type, kwargs["content"] = RAW_BODIES[key](tenant)

@@ -63,6 +63,8 @@ def implied_permissions(smart: SmartScopes) -> frozenset[Permission]:
     for rtype, interactions in smart.grants.items():
         reads, writes = bool(interactions & {"r", "s"}), bool(interactions & {"c", "u", "d"})
         found.add(Permission.PATIENT_READ)  # every FHIR read starts from a patient the caller may see
+        if reads:  # Bulk Data $export is the same reads in bulk (only roles holding fhir:export keep it)
+            found.add(Permission.BULK_EXPORT)
         if rtype == "*" or rtype in _PATIENT_TYPES:
             found |= {Permission.PATIENT_WRITE} if writes else set()
         if rtype == "*" or rtype not in _PATIENT_TYPES:

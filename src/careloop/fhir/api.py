@@ -16,6 +16,7 @@ from urllib.parse import parse_qsl
 
 import orjson
 from fastapi import Depends, Request, Response
+from fastapi.responses import FileResponse
 from sqlalchemy.orm import Session
 
 from careloop import __version__
@@ -36,7 +37,7 @@ from careloop.errors import (
     UnsupportedMediaType,
 )
 from careloop.etags import if_match
-from careloop.fhir import bulk, search, transaction, writes
+from careloop.fhir import bulk, export, search, transaction, writes
 from careloop.fhir.resources import TYPES, ResourceType
 from careloop.routing import db, router
 from careloop.staff.models import Staff
@@ -49,6 +50,9 @@ Db = Annotated[Session, Depends(db)]
 Reader = Annotated[Actor, Depends(require(Permission.PATIENT_READ))]
 Writer = Annotated[Actor, Depends(require(Permission.PATIENT_READ, Permission.CLINICAL_WRITE))]
 Importer = Annotated[Actor, Depends(require(Permission.PATIENT_WRITE, Permission.CLINICAL_WRITE))]
+Exporter = Annotated[Actor, Depends(require(Permission.PATIENT_READ, Permission.BULK_EXPORT))]
+EXPORT_PARAMS = frozenset({"_type", "_since", "_outputFormat"})
+NDJSON_FORMATS = frozenset({"application/fhir+ndjson", "application/ndjson", "ndjson"})
 
 
 def fhir_response(body: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -90,14 +94,18 @@ def metadata(request: Request) -> Response:
     return fhir_response({
         "resourceType": "CapabilityStatement", "status": "active", "date": dt.date.today().isoformat(),
         "kind": "instance", "fhirVersion": "4.0.1", "format": ["json"],
+        "instantiates": ["http://hl7.org/fhir/uv/bulkdata/CapabilityStatement/bulk-data"],
         "software": {"name": "CareLoop", "version": __version__},
-        "implementation": {"description": "CareLoop FHIR R4 API (read and search)", "url": _base(request)},
+        "implementation": {"description": "CareLoop FHIR R4 API", "url": _base(request)},
         "rest": [{"mode": "server", "security": {
             "service": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
                                      "code": "OAuth"}]}],
             "description": "Bearer tokens (careloop tokens create, or the client-credentials grant at /oauth/token)."
                            " Search by name, identifier or birth date with POST [type]/_search."},
-            "resource": resources}],
+            "resource": resources,
+            "operation": [{"name": name, "definition": f"http://hl7.org/fhir/uv/bulkdata/OperationDefinition/{d}"}
+                          for name, d in (("export", "export"), ("patient-export", "patient-export"),
+                                          ("group-export", "group-export"))]}],
     })
 
 
@@ -108,6 +116,69 @@ async def bundle(request: Request, session: Db, actor: Writer) -> Response:
     def allow(type_name: str, interaction: str) -> None:
         _type(type_name, actor, interaction)
     return fhir_response(transaction.run(session, actor, await _json_body(request), _base(request), allow))
+
+
+# --- Bulk Data $export (kick-off, status, manifest, files): declared before the [type]/[id] read route ---
+
+@api.get("/$export", summary="Bulk Data export kick-off, system level (Prefer: respond-async; 202 + status URL)")
+def export_system(request: Request, session: Db, actor: Exporter) -> Response:
+    return _kick_off(request, session, actor, "system", None)
+
+
+@api.get("/Patient/$export", summary="Bulk Data export kick-off, Patient level: the patients you may see, their data")
+def export_patients(request: Request, session: Db, actor: Exporter) -> Response:
+    return _kick_off(request, session, actor, "patient", None)
+
+
+@api.get("/Group/{group_id}/$export",
+         summary="Bulk Data export kick-off, Group level: a care coordinator's panel (Group id = their staff id)")
+def export_group(group_id: uuid.UUID, request: Request, session: Db, actor: Exporter) -> Response:
+    return _kick_off(request, session, actor, "group", group_id)
+
+
+@api.get("/$export-status/{job_id}", summary="Export status: 202 while running, then the manifest (application/json)")
+def export_status(job_id: uuid.UUID, request: Request, session: Db, actor: Exporter) -> Response:
+    job = export.load_job(session, actor, job_id)
+    if job.status in ("pending", "running"):
+        return Response(status_code=202, headers={"X-Progress": job.status, "Retry-After": "5"})
+    if job.status == "failed":
+        return fhir_response({"resourceType": "OperationOutcome", "issue": [
+            _outcome("error", "exception", job.error or "export failed")]}, status=500)
+    expires = job.completed_at + export.RETENTION
+    return Response(orjson.dumps(export.manifest(job, _base(request))), media_type="application/json",
+                    headers={"Expires": format_datetime(expires, usegmt=True)})
+
+
+@api.delete("/$export-status/{job_id}", summary="Cancel an export, or delete its files once done (202)")
+def export_cancel(job_id: uuid.UUID, session: Db, actor: Exporter) -> Response:
+    export.cancel(session, actor, job_id)
+    return Response(status_code=202)
+
+
+@api.get("/$export-file/{job_id}/{file_name}", summary="One NDJSON file of a finished export (audited)")
+def export_file(job_id: uuid.UUID, file_name: str, session: Db, actor: Exporter) -> Response:
+    job = export.load_job(session, actor, job_id)
+    type_name = file_name.removesuffix(".ndjson")
+    path = export.file_path(job, type_name)
+    audit.record(session, actor, "export_download", record_type="FhirExport", record_id=str(job.id),
+                 detail={"type": type_name})
+    return FileResponse(path, media_type="application/fhir+ndjson")
+
+
+def _kick_off(request: Request, session: Session, actor: Actor, level: str, group_id: uuid.UUID | None) -> Response:
+    _negotiate(request)
+    if "respond-async" not in request.headers.get("prefer", "").lower():
+        raise BadRequest("Bulk export is asynchronous: send the header Prefer: respond-async",
+                         code="respond_async_required")
+    unsupported = sorted({name[:40] for name in request.query_params} - EXPORT_PARAMS)
+    if unsupported:
+        raise BadRequest(f"Export parameters not supported: {', '.join(unsupported)}", code="unsupported_parameter")
+    output_format = request.query_params.get("_outputFormat")
+    if output_format is not None and output_format not in NDJSON_FORMATS:
+        raise BadRequest("_outputFormat: only application/fhir+ndjson is produced", code="unsupported_format")
+    job = export.kick_off(session, actor, level, types=request.query_params.get("_type"),
+                          since=request.query_params.get("_since"), group_id=group_id, request_url=str(request.url))
+    return Response(status_code=202, headers={"Content-Location": f"{_base(request)}/$export-status/{job.id}"})
 
 
 @api.get("/{resource_type}/{resource_id}", summary="Read a resource (ETag and Last-Modified)")
