@@ -126,13 +126,18 @@ def _community_rows(rng: random.Random, org_id: str, loaded_at: str) -> list[dic
             for n, (name, needs, eligibility) in enumerate(DEMO_COMMUNITY)]
 
 
+NOT_GENERATED = frozenset({"source_ref"})
+
+
 class _Writer:
     """Set-based inserts in storage form for one backend."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine, self.postgres = engine, engine.dialect.name == "postgresql"
-        self.columns = {name: [c.name for c in Base.metadata.tables[name].columns] for name in
-                        (*TABLE_ORDER, "staff", "organization")}
+        # Columns the generator never fills: `source_ref` is the id of the FHIR resource a record was imported
+        # from (fhir/bulk.py); generated records come from no file. Any other new column must be generated.
+        self.columns = {name: [c.name for c in Base.metadata.tables[name].columns if c.name not in NOT_GENERATED]
+                        for name in (*TABLE_ORDER, "staff", "organization")}
 
     def write(self, batch: dict[str, list[dict]]) -> dict[str, int]:
         counts = {}
