@@ -287,6 +287,55 @@ def import_fhir(path: Annotated[Path, typer.Argument(exists=True, help="A .json 
         out.print(f"rejected {n}: {reason}")
 
 
+@app.command("export")
+@friendly
+def export_fhir(folder: Annotated[Path, typer.Argument(help="A new or empty directory for the NDJSON files")],
+                org: OrgOption,
+                types: Annotated[str | None, typer.Option("--type", help="Resource types, e.g. Patient,Observation "
+                                                                         "(default: every type)")] = None,
+                since: Annotated[str | None, typer.Option(help="Only what changed since this instant "
+                                                                "(e.g. 2026-11-01T00:00:00Z)")] = None,
+                coordinator: Annotated[str | None, typer.Option(help="E-mail of a care coordinator: export "
+                                                                      "their panel only")] = None) -> None:
+    """Export FHIR R4 NDJSON files (Bulk Data format), one per type, with a progress bar; audited per patient."""
+    from careloop.auth.actor import system_actor
+    from careloop.fhir import export
+    from careloop.organizations.service import find_organization
+    from careloop.staff.models import Staff
+
+    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+        raise InvalidInput("The output directory must be new or empty", field="folder")
+    with unit_of_work() as session:
+        organization = find_organization(session, org)
+        group = None
+        if coordinator:
+            group = session.scalar(select(Staff.id).where(Staff.email == coordinator.strip().lower(),
+                                                          Staff.organization_id == organization.id))
+            if group is None:
+                raise InvalidInput("No staff member with that e-mail in the organisation", field="coordinator")
+        job = export.kick_off(session, system_actor(organization.id, "careloop-export"),
+                              "group" if group else "system", types=types, since=since, group_id=group,
+                              request_url="careloop export")
+        job_id = job.id
+    with Progress(TextColumn("exporting {task.description}"), TextColumn("{task.completed:,} resources"),
+                  console=err) as progress:
+        tasks: dict[str, Any] = {}
+
+        def advance(type_name: str, written: int) -> None:
+            if type_name not in tasks:
+                tasks[type_name] = progress.add_task(type_name, total=None)
+            progress.advance(tasks[type_name], written)
+        export.run_job(None, job_id, folder=folder, progress=advance)
+    with unit_of_work() as session:
+        output = session.get(export.ExportJob, job_id).output
+    table = Table(title=f"FHIR export in {folder}")
+    table.add_column("file")
+    table.add_column("resources", justify="right")
+    for item in output:
+        table.add_row(f"{item['type']}.ndjson", f"{item['count']:,}")
+    out.print(table)
+
+
 def _print_demo_logins() -> None:
     from careloop.synthetic.load import DEMO_PASSWORD, demo_logins
 

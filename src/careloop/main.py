@@ -70,6 +70,7 @@ def _install_web(app: FastAPI) -> None:
     install(app)
     from careloop.care_plans.pages import pages as care_plan_pages
     from careloop.community.pages import pages as community_pages
+    from careloop.fhir.pages import pages as fhir_pages
     from careloop.integrations.hl7v2.pages import pages as hl7_pages
     from careloop.medications.pages import pages as medication_pages
     from careloop.protocols.pages import pages as protocol_pages
@@ -79,7 +80,7 @@ def _install_web(app: FastAPI) -> None:
     from careloop.transitions.pages import pages as transitions_pages
 
     for pages in (transitions_pages, hl7_pages, task_pages, care_plan_pages, protocol_pages, referral_pages,
-                  community_pages, results_pages, medication_pages):
+                  community_pages, results_pages, medication_pages, fhir_pages):
         app.include_router(pages)
 
 

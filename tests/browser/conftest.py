@@ -7,6 +7,7 @@ import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from browser_helpers import COORDINATOR, SCREENSHOTS
@@ -35,6 +36,7 @@ class Site:
     my_patient: Patient  # on the demo coordinator's care team, with encounters
     other_patient: Patient  # not on the coordinator's care team (the break-the-glass test opens it)
     stranger: Patient  # another one, never opened by the coordinator
+    factory: Any = None  # sessions on the served database (to run a background job as the worker would)
 
 
 def _pick_patients(factory) -> tuple[Patient, Patient, Patient]:
@@ -68,7 +70,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
                               args=(factory, stop_worker))
     worker.start()
     with serve(factory) as url:
-        yield Site(url, *_pick_patients(factory))
+        yield Site(url, *_pick_patients(factory), factory=factory)
     stop_worker.set()
     worker.join(timeout=10)
     engine.dispose()

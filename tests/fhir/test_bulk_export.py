@@ -194,3 +194,36 @@ def test_the_worker_sweep_runs_queued_exports(client, session_factory, world):
     manifest = client.get(status_url, headers=headers).json()
     assert manifest["output"] == [{"type": "Condition", "count": 4, "url": manifest["output"][0]["url"]}]
 
+
+
+def test_cli_export_writes_the_files_and_refuses_bad_input(tmp_path, monkeypatch):
+    from cli_support import run, using_database
+    from shared_data import SHARED_DATA
+
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    with using_database(monkeypatch, url):
+        assert run("db", "upgrade")[0] == 0
+        assert run("orgs", "create", "Lakeside Practice")[0] == 0
+        code, output = run("users", "create", "--org", "Lakeside Practice", "--email", "cc@lakeside.example",
+                           "--role", "care_coordinator", "--given-name", "Cam", "--family-name", "Lee",
+                           stdin="correct horse battery staple 42\n")
+        assert code == 0, output
+        bundle = next((SHARED_DATA / "synthea" / "standard-synthea-3x").glob("Juana*.json"))
+        assert run("import", str(bundle), "--org", "Lakeside Practice", "--coordinator", "cc@lakeside.example")[0] == 0
+        conditions = sum(1 for e in orjson.loads(bundle.read_bytes())["entry"]
+                         if e["resource"]["resourceType"] == "Condition")
+
+        out = tmp_path / "out"
+        code, output = run("export", str(out), "--org", "Lakeside Practice", "--type", "Patient,Condition")
+        assert code == 0, output
+        assert sorted(p.name for p in out.iterdir()) == ["Condition.ndjson", "Patient.ndjson"]
+        assert len((out / "Patient.ndjson").read_bytes().splitlines()) == 1
+        assert len((out / "Condition.ndjson").read_bytes().splitlines()) == conditions
+        assert f"{conditions:,}" in output
+
+        code, output = run("export", str(out), "--org", "Lakeside Practice")
+        assert code == 2 and "must be new or empty" in output
+        code, output = run("export", str(tmp_path / "x"), "--org", "Lakeside Practice", "--type", "Claim")
+        assert code == 2 and "_type" in output
+        code, output = run("export", str(tmp_path / "y"), "--org", "Lakeside Practice", "--coordinator", "no@x.y")
+        assert code == 2 and "no staff member" in output.lower()

@@ -316,6 +316,8 @@ BODIES: dict[tuple[str, str], Callable[[Tenant], dict]] = {
     ("POST", "/medication-instructions"): lambda t: {
         "ingredient_rxcui": "6809", "language": "es", "title": "Metformina", "purpose": "Baja el azúcar.",
         "how_to_take": "Con las comidas.", "watch_for": "Malestar de estómago."},
+    ("POST", "/admin/data-exchange/exports"): lambda t: {"level": "system", "type": "Patient"},
+    ("POST", "/admin/data-exchange/import"): lambda t: {"coordinator": str(t.staff[StaffRole.CARE_COORDINATOR].id)},
     ("POST", "/login/mfa"): lambda t: {"code": _current_totp(t)},
     ("POST", "/account/mfa"): lambda t: {"code": _current_totp(t)},
 }
@@ -348,6 +350,9 @@ RAW_BODIES: dict[tuple[str, str], Callable[[Tenant], tuple[str, bytes]]] = {
 # Files a page form uploads (multipart): field -> (name, bytes, type).
 FILES: dict[tuple[str, str], Callable[[Tenant], dict[str, tuple[str, bytes, str]]]] = {
     ("POST", "/referrals/{referral_id}/documents"): lambda t: {"file": ("summary.pdf", PDF, "application/pdf")},
+    ("POST", "/admin/data-exchange/import"): lambda t: {"file": ("patients.ndjson", orjson.dumps({
+        "resourceType": "Patient", "id": uuid.uuid4().hex, "name": [{"family": "Imported", "given": ["Ida"]}],
+        "gender": "female", "birthDate": "1950-02-03"}), "application/fhir+ndjson")},
 }
 def _fhir_observation(t: Tenant) -> bytes:
     return orjson.dumps({"resourceType": "Observation", "status": "final", "code": {"coding": [

@@ -231,13 +231,9 @@ async def bulk_import(request: Request, session: Db, actor: Importer, coordinato
     importer = bulk.Importer(None, actor, staff.id)
     media = request.headers.get("content-type", "").split(";")[0].strip()
     body = await request.body()
-    if media == "application/fhir+ndjson":
-        for chunk in bulk.chunks(bulk.lines(body.splitlines()), bulk.CHUNK):
-            importer.import_resources(session, chunk)
-    elif media in (FHIR_JSON, "application/json"):
-        importer.import_bundle(session, bulk.parse_json(body))
-    else:
+    if media not in ("application/fhir+ndjson", FHIR_JSON, "application/json"):
         raise UnsupportedMediaType("Send a Bundle as application/fhir+json or NDJSON as application/fhir+ndjson")
+    importer.import_bytes(session, body, ndjson=media == "application/fhir+ndjson")
     summary = importer.summary
     issues = [{"severity": "information", "code": "informational", "diagnostics": f"{label} {name}: {n}"}
               for label, counter in (("imported", summary.imported), ("already present", summary.already),

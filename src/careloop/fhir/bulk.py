@@ -114,6 +114,14 @@ class Importer:
                                      counts=dict(self.summary.imported - before)))
         self.summary.files += 1
 
+    def import_bytes(self, session: Session, body: bytes, *, ndjson: bool) -> None:
+        """A request body or an uploaded file, in the caller's transaction: NDJSON lines in chunks, or a Bundle."""
+        if ndjson:
+            for chunk in chunks(lines(body.splitlines()), CHUNK):
+                self.import_resources(session, chunk)
+        else:
+            self.import_bundle(session, parse_json(body))
+
     def import_bundle(self, session: Session, bundle: Any) -> None:
         """A transaction, batch or collection Bundle: its resources, local references resolved."""
         if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":

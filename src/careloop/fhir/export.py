@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import shutil
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -141,13 +142,15 @@ def _actor(job: ExportJob) -> Actor:
                  label=job.client_name or "export", purpose_of_use="TREAT")
 
 
-def run_job(factory: sessionmaker[Session] | None, job_id: uuid.UUID) -> None:
-    """Write one job's files, a type at a time; the manifest appears when all are written."""
+def run_job(factory: sessionmaker[Session] | None, job_id: uuid.UUID, *, folder: Path | None = None,
+            progress: Callable[[str, int], None] | None = None) -> None:
+    """Write one job's files, a type at a time (into `folder` for the CLI, else the export directory);
+    the manifest appears when all are written. `progress(type, resources written)` is told as it goes."""
     with session_scope(factory) as session:
         job = session.get(ExportJob, job_id)
         job.status, job.transaction_time = "running", clock.now()
         actor, types, since, level, group_id = _actor(job), list(job.types), job.since, job.level, job.group_id
-    folder = export_dir() / str(job_id)
+    folder = folder or export_dir() / str(job_id)
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     output, patients = [], set()
     for name in types:
@@ -157,9 +160,13 @@ def run_job(factory: sessionmaker[Session] | None, job_id: uuid.UUID) -> None:
             for row in _rows(session, actor, rtype, since, level, group_id):
                 out.write(orjson.dumps(rtype.build(row)) + b"\n")
                 count += 1
+                if progress and count % PAGE == 0:
+                    progress(name, PAGE)
                 if rtype.patient_column:
                     patients.add(getattr(row, rtype.patient_column))
         output.append({"type": name, "count": count})
+        if progress:
+            progress(name, count % PAGE)
     with session_scope(factory) as session:
         job = session.get(ExportJob, job_id)
         if job.status == "cancelled":

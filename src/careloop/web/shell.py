@@ -31,7 +31,8 @@ NAV = (
     NavItem("Transitions", "/transitions", (Permission.TRANSITIONS_READ,)),
     NavItem("Referrals", "/referrals", (Permission.REFERRAL_READ,)),
     NavItem("Protocols", "/protocols", (Permission.PROTOCOL_READ,)),
-    NavItem("Admin", "/admin/audit", (Permission.AUDIT_READ, Permission.BREAK_GLASS_REVIEW, Permission.HL7_ADMIN)),
+    NavItem("Admin", "/admin/audit", (Permission.AUDIT_READ, Permission.BREAK_GLASS_REVIEW, Permission.HL7_ADMIN,
+                                      Permission.BULK_EXPORT)),
 )
 
 
