@@ -80,8 +80,9 @@ def _download(client, manifest: dict, headers: dict) -> dict[str, list[dict]]:
 
 def _patients_of(files: dict[str, list[dict]]) -> set[str]:
     found = {f"Patient/{p['id']}" for p in files.get("Patient", [])}
-    found |= {r.get("subject", r.get("patient", {})).get("reference") for name, rows in files.items()
-              if name != "Patient" for r in rows}
+    found |= {r["entity"][0]["what"]["reference"] if name == "AuditEvent"
+              else r.get("subject", r.get("patient", {})).get("reference")
+              for name, rows in files.items() if name != "Patient" for r in rows}
     return found
 
 

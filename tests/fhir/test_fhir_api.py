@@ -95,7 +95,8 @@ def test_capability_statement_is_public_and_valid(client):
     statement = valid(response.json())
     types = {r["type"] for r in statement["rest"][0]["resource"]}
     assert types == {"Patient", "Condition", "Encounter", "Observation", "AllergyIntolerance", "MedicationStatement",
-                     "Practitioner", "CarePlan", "Goal", "Task", "ServiceRequest"}
+                     "Practitioner", "CarePlan", "Goal", "Task", "ServiceRequest", "Organization",
+                     "PractitionerRole", "AuditEvent"}
     interactions = {r["type"]: {i["code"] for i in r["interaction"]} for r in statement["rest"][0]["resource"]}
     writable = {"Condition", "Encounter", "Observation", "AllergyIntolerance", "MedicationStatement"}
     for name, codes in interactions.items():

@@ -86,7 +86,8 @@ def metadata(request: Request) -> Response:
                                             *([{"code": "create"}, {"code": "update"}]
                                               if rtype.name in writes.WRITABLE else [])],
         "conditionalCreate": rtype.name in writes.WRITABLE,
-        "versioning": "versioned", "readHistory": False, "updateCreate": False,
+        "versioning": "versioned" if hasattr(rtype.model, "version") else "no-version",
+        "readHistory": False, "updateCreate": False,
         "searchParam": [{"name": name, "type": "token" if p.kind in ("identifier",) else
                          {"reference": "reference", "string": "string", "date": "date"}.get(p.kind, "token")}
                         for name, p in rtype.params.items()],
@@ -186,7 +187,7 @@ def read(resource_type: str, resource_id: str, request: Request, session: Db, ac
     _negotiate(request)
     rtype = _type(resource_type, actor, "r")
     try:
-        record_id = uuid.UUID(resource_id)
+        record_id = rtype.parse_id(resource_id)
     except ValueError as err:
         raise NotFound(f"{rtype.name} not found") from err
     row = search.load(session, actor, rtype, record_id)
@@ -300,8 +301,12 @@ async def _json_body(request: Request) -> Any:
 
 
 def _resource(request: Request, rtype: ResourceType, row: Any, status: int) -> Response:
-    updated = row.updated_at if row.updated_at.tzinfo else row.updated_at.replace(tzinfo=dt.UTC)
-    headers = {"ETag": f'W/"{row.version}"', "Last-Modified": format_datetime(updated, usegmt=True)}
+    updated = getattr(row, rtype.updated_column)
+    updated = updated if updated.tzinfo else updated.replace(tzinfo=dt.UTC)
+    headers = {"Last-Modified": format_datetime(updated, usegmt=True)}
+    if getattr(row, "version", None):  # read-only types without versions have no ETag
+        headers["ETag"] = f'W/"{row.version}"'
+
     if status == 201:
         headers["Location"] = f"{_base(request)}/{rtype.name}/{row.id}/_history/{row.version}"
     return fhir_response(rtype.build(row), status, headers)

@@ -182,7 +182,7 @@ def _rows(session: Session, actor: Actor, rtype: ResourceType, since: dt.datetim
     """Every row of the type the job may export, in keyset pages (memory stays flat)."""
     query = search.Query(count=PAGE)
     if since is not None:
-        query.where.append(rtype.model.updated_at > since)
+        query.where.append(getattr(rtype.model, rtype.updated_column) > since)
     if level == "group" and rtype.patient_column:
         panel = select(CareTeamMember.patient_id).where(
             CareTeamMember.staff_id == group_id, CareTeamMember.role == CareTeamRole.PRIMARY_CARE_COORDINATOR,

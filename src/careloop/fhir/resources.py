@@ -8,16 +8,19 @@ here validates against the R4B models of `fhir.resources` (tests check each type
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from careloop.audit.models import AuditEvent
 from careloop.auth.permissions import Permission
 from careloop.care_plans.models import CarePlan, Goal
 from careloop.clinical.models import SNOMED, Allergy, Condition, Encounter, Observation
 from careloop.medications.models import Medication
+from careloop.organizations.models import Organization
 from careloop.patients.models import Patient
-from careloop.referrals.models import Referral
+from careloop.referrals.models import Provider, Referral
 from careloop.staff.models import Staff
 from careloop.tasks.models import Task
 
@@ -47,11 +50,16 @@ class ResourceType:
     date_column: str | None = None  # for `date` and `_sort=date`
     patient_column: str | None = "patient_id"  # None: not about a patient (visible within the organisation)
     org_column: str | None = "organization_id"  # None: the organisation comes through the patient
+    updated_column: str = "updated_at"  # `_lastUpdated`, `meta.lastUpdated`, Last-Modified
+    parse_id: Callable[[str], Any] = uuid.UUID  # the logical id as stored (ValueError when it cannot be one)
 
 
 def _meta(row: Any) -> dict[str, Any]:
+    """versionId only for rows that keep a version (the others are read-only here)."""
     updated = row.updated_at if row.updated_at.tzinfo else row.updated_at.replace(tzinfo=dt.UTC)
-    return {"versionId": str(row.version), "lastUpdated": updated.isoformat()}
+    version = getattr(row, "version", None)
+    return {"versionId": str(version), "lastUpdated": updated.isoformat()} if version else {
+        "lastUpdated": updated.isoformat()}
 
 
 def _instant(value: dt.datetime) -> str:
@@ -309,6 +317,70 @@ def _hyphen_to_underscore(code: str) -> str:
     return code.replace("-", "_")
 
 
+def organization(row: Organization) -> dict[str, Any]:
+    return {"resourceType": "Organization", "id": str(row.id), "meta": _meta(row), "active": True,
+            "type": [{"coding": [{"system": f"{_TERMINOLOGY}/organization-type", "code": "prov",
+                                  "display": "Healthcare Provider"}]}],
+            "name": row.name}
+
+
+def practitioner_role(row: Provider) -> dict[str, Any]:
+    """A directory entry (a specialist or a specialist organisation) as the role it is referred to in."""
+    resource: dict[str, Any] = {
+        "resourceType": "PractitionerRole", "id": str(row.id), "meta": _meta(row), "active": row.is_active,
+        "identifier": [{"system": "urn:careloop:provider-directory", "value": row.external_id}],
+        "specialty": [_coding(row.specialty_system, row.specialty_code, row.specialty_display)],
+        "availabilityExceptions": ("Accepting new patients" if row.accepting_new_patients
+                                   else "Not accepting new patients")
+                                  + ("; in network" if row.in_network else "; out of network"),
+    }
+    resource["practitioner" if row.kind.value == "practitioner" else "organization"] = {"display": row.name}
+    telecom = [{"system": "phone", "value": row.phone, "use": "work"}] if row.phone else []
+    telecom += [{"system": "email", "value": row.direct_address, "use": "work"}] if row.direct_address else []
+    if telecom:
+        resource["telecom"] = telecom
+    place = ", ".join(p for p in (row.address_line, row.city, " ".join(x for x in (row.state, row.postal_code)
+                                                                         if x)) if p)
+    if place:
+        resource["location"] = [{"display": place}]
+    return resource
+
+
+_AUDIT_ACTION = {"create": "C", "read": "R", "search": "R", "export": "R", "export_download": "R",
+                 "update": "U", "delete": "D"}
+
+
+def audit_event(row: AuditEvent) -> dict[str, Any]:
+    """An audit log entry about a patient (who did what to which record, when, from where, why)."""
+    agent: dict[str, Any] = {"requestor": True, "type": {"coding": [{
+        "system": "http://terminology.hl7.org/CodeSystem/extra-security-role-type", "code": "humanuser"
+        if row.actor_id else "dataprocessor"}]}}
+    if row.actor_id:
+        agent["who"] = {"reference": f"Practitioner/{row.actor_id}"}
+    elif row.client_name:
+        agent["who"] = {"display": row.client_name}
+    if row.source_address:
+        agent["network"] = {"address": row.source_address, "type": "2"}
+    entity = [{"what": {"reference": f"Patient/{row.patient_id}"},
+               "type": {"system": f"{_TERMINOLOGY}/audit-entity-type", "code": "1", "display": "Person"}}]
+    if row.record_type and row.record_id:
+        entity.append({"what": {"identifier": {"value": row.record_id}},
+                       "type": {"system": "urn:careloop:record-type", "code": row.record_type}})
+    resource: dict[str, Any] = {
+        "resourceType": "AuditEvent", "id": str(row.id), "meta": {"lastUpdated": _instant(row.occurred_at)},
+        "type": {"system": "http://terminology.hl7.org/CodeSystem/audit-event-type", "code": "rest",
+                 "display": "RESTful Operation"},
+        "subtype": [{"system": "urn:careloop:audit-action", "code": row.action}],
+        "action": _AUDIT_ACTION.get(row.action, "E"), "recorded": _instant(row.occurred_at),
+        "outcome": "0" if row.outcome == "success" else "4", "agent": [agent],
+        "source": {"observer": {"display": "CareLoop"}}, "entity": entity,
+    }
+    if row.purpose_of_use:
+        resource["purposeOfEvent"] = [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActReason",
+                                                   "code": row.purpose_of_use}]}]
+    return resource
+
+
 _COMMON = {"_id": SearchParam("token", ("id",)), "_lastUpdated": SearchParam("date", ("updated_at",))}
 _PATIENT_REF = SearchParam("reference", ("patient_id",))
 
@@ -369,4 +441,18 @@ TYPES: dict[str, ResourceType] = {t.name: t for t in (
         **_COMMON, "patient": _PATIENT_REF, "subject": _PATIENT_REF,
         "code": SearchParam("token", ("specialty_code",)),
     }, date_column="created_at"),
+    ResourceType("Organization", Organization, Permission.PATIENT_READ, organization, {
+        **_COMMON, "name": SearchParam("string", ("name",)),
+    }, patient_column=None, org_column="id"),
+    ResourceType("PractitionerRole", Provider, Permission.REFERRAL_READ, practitioner_role, {
+        **_COMMON, "specialty": SearchParam("token", ("specialty_code", "specialty_system")),
+        "active": SearchParam("token", ("is_active",), values=lambda v: v == "true"),
+        "identifier": SearchParam("identifier", ("external_id",)),
+    }, patient_column=None),
+    ResourceType("AuditEvent", AuditEvent, Permission.AUDIT_READ, audit_event, {
+        "_id": SearchParam("token", ("id",)), "_lastUpdated": SearchParam("date", ("occurred_at",)),
+        "patient": _PATIENT_REF, "date": SearchParam("date", ("occurred_at",)),
+        "subtype": SearchParam("token", ("action",)), "outcome": SearchParam("token", ("outcome",), values=lambda v: {
+            "0": "success"}.get(v, v)),
+    }, date_column="occurred_at", updated_column="occurred_at", parse_id=int),
 )}

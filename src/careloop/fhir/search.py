@@ -116,7 +116,7 @@ def _one(rtype: ResourceType, param: SearchParam, name: str, value: str) -> Colu
     if param.kind == "reference":
         return columns[0] == _uuid(value.rsplit("/", 1)[-1], name)
     if param.kind == "token" and param.columns == ("id",):
-        return columns[0] == _uuid(value, name)
+        return columns[0] == _id(rtype, value, name)
     if param.kind in ("token", "identifier"):
         system, _, code = value.rpartition("|") if "|" in value else ("", "", value)
         code = param.values(code) if param.values else code
@@ -130,6 +130,13 @@ def _one(rtype: ResourceType, param: SearchParam, name: str, value: str) -> Colu
             return or_(*[c == value for c in columns])
         return or_(*[func.lower(c).startswith(needle, autoescape=True) for c in columns])
     return _date(columns[0], value, name)
+
+
+def _id(rtype: ResourceType, value: str, name: str) -> Any:
+    try:
+        return rtype.parse_id(value)
+    except ValueError as err:
+        raise BadRequest(f"{name[:40]} must be a resource id", code="invalid_parameter") from err
 
 
 def _uuid(value: str, name: str) -> uuid.UUID:
@@ -184,11 +191,11 @@ def visible(rtype: ResourceType, actor: Actor) -> list[ColumnElement[bool]]:
 def statement(rtype: ResourceType, actor: Actor, query: Query, after: tuple[Any, str] | None) -> Select:
     """The page query: conditions, visibility, keyset after the last row of the previous page."""
     model = rtype.model
-    key = _column(rtype, "updated_at" if query.sort == "_lastUpdated" else rtype.date_column)
+    key = _column(rtype, rtype.updated_column if query.sort == "_lastUpdated" else rtype.date_column)
     stmt = select(model).where(*visible(rtype, actor), *query.where)
     if after is not None:
         value, last_id = after
-        same = model.id > uuid.UUID(last_id)
+        same = model.id > rtype.parse_id(last_id)
         if value is None:  # nulls sort last: only the rest of the null run
             stmt = stmt.where(key.is_(None), same)
         else:
@@ -198,7 +205,7 @@ def statement(rtype: ResourceType, actor: Actor, query: Query, after: tuple[Any,
     return stmt.order_by(order.nulls_last(), model.id).limit(query.count + 1)
 
 
-def load(session: Session, actor: Actor, rtype: ResourceType, record_id: uuid.UUID) -> Any:
+def load(session: Session, actor: Actor, rtype: ResourceType, record_id: Any) -> Any:
     """One resource the actor may read: NotFound across organisations, the patient's access rules otherwise
     (403 off the care team, audited as a denial)."""
     if rtype.model is Patient:
@@ -219,7 +226,7 @@ def count_statement(rtype: ResourceType, actor: Actor, query: Query) -> Select:
 
 
 def sort_value(rtype: ResourceType, query: Query, row: Any) -> Any:
-    return getattr(row, "updated_at" if query.sort == "_lastUpdated" else rtype.date_column)
+    return getattr(row, rtype.updated_column if query.sort == "_lastUpdated" else rtype.date_column)
 
 
 def included(session: Session, actor: Actor, rtype: ResourceType, query: Query, rows: list[Any]) -> list[tuple]:
