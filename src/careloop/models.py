@@ -4,7 +4,7 @@ from careloop.audit.models import AuditChainHead, AuditEvent
 from careloop.auth.models import ApiToken, BreakGlassGrant, LoginThrottle, SystemClient, WebSession
 from careloop.care_plans.models import Activity, CarePlan, CarePlanProblem, EducationItem, Goal, GoalNote
 from careloop.care_teams.models import CareTeamMember
-from careloop.clinical.models import Allergy, Condition, Encounter, Observation
+from careloop.clinical.models import Allergy, Condition, Encounter, Immunization, Observation, Procedure
 from careloop.community.models import CommunityReferral, CommunityService
 from careloop.db import Base
 from careloop.events.models import DomainEvent
@@ -51,6 +51,7 @@ __all__ = [
     "Hl7PatientIdentifier",
     "Hl7Route",
     "Hl7Visit",
+    "Immunization",
     "ImportedFile",
     "LoginThrottle",
     "Medication",
@@ -61,6 +62,7 @@ __all__ = [
     "Organization",
     "Patient",
     "PatientMerge",
+    "Procedure",
     "ProtocolRun",
     "Provider",
     "Reconciliation",

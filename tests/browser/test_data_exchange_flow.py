@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import orjson
 import pytest
-from browser_helpers import SUPERVISOR, assert_accessible, sign_in
+from browser_helpers import SUPERVISOR, assert_accessible, patient_path, sign_in
 from fhir.resources.R4B.patient import Patient as FhirPatient
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
 from careloop.db import session_scope
 from careloop.fhir import export
+from careloop.patients.models import Patient
 from careloop.staff.models import Staff
 from shared_data import SHARED_DATA
 
@@ -60,3 +61,13 @@ def test_export_then_download_then_import(page: Page, site):
     again = page.locator("#import-summary tr", has=page.locator("th", has_text="Patient")).locator("td")
     expect(again.nth(0)).to_have_text("0")
     expect(again.nth(1)).to_have_text("1")  # already here: nothing changed
+
+    # The imported patient's chart shows what came in, procedures and immunizations included.
+    source = next(e["resource"]["id"] for e in orjson.loads(BUNDLE.read_bytes())["entry"]
+                  if e["resource"]["resourceType"] == "Patient")
+    with session_scope(site.factory) as session:
+        imported = session.scalar(select(Patient).where(Patient.source_ref == source))
+    page.goto(patient_path(imported))
+    expect(page.locator("#chart-procedures li").first).to_be_visible()
+    expect(page.locator("#chart-immunizations li").first).to_be_visible()
+    assert_accessible(page, "chart-imported")

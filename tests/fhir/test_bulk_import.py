@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import func, select
 
 from careloop.auth.actor import system_actor
-from careloop.clinical.models import Condition, Encounter, Observation
+from careloop.clinical.models import Condition, Encounter, Immunization, Observation, Procedure
 from careloop.fhir.bulk import Importer
 from careloop.fhir.models import ImportedFile
 from careloop.medications.models import Medication
@@ -57,7 +57,11 @@ def test_synthea_samples_import_with_everything_accounted_for(session, session_f
                                                if k.startswith("Condition")) == expected["Condition"]
     assert summary.imported["MedicationRequest"] == expected["MedicationRequest"] == _count(session, Medication)
     assert not summary.rejected  # the standard samples are clean
-    for kind in ("Procedure", "Immunization", "Claim", "DiagnosticReport", "CarePlan", "CareTeam"):
+    assert summary.imported["Procedure"] == expected["Procedure"] == _count(session, Procedure) > 0
+    assert summary.imported["Immunization"] == expected["Immunization"] == _count(session, Immunization) > 0
+    linked = session.scalar(select(func.count()).select_from(Procedure).where(Procedure.encounter_id.is_not(None)))
+    assert linked == _count(session, Procedure)  # every Synthea procedure names its encounter
+    for kind in ("Claim", "DiagnosticReport", "CarePlan", "CareTeam"):
         assert summary.not_modeled[kind] == expected[kind]
     assert summary.resources == sum(expected.values())
     observations = [e["resource"] for p in STANDARD.glob("*.json") for e in json.loads(p.read_text())["entry"]

@@ -137,3 +137,38 @@ def test_a_condition_keeps_its_snomed_coding(client, session, world):
     assert made.status_code == 201, made.text
     stored = session.scalars(select(Condition)).one()
     assert (stored.code_system, stored.code) == ("http://snomed.info/sct", "422504002")
+
+
+def test_procedures_and_immunizations_round_trip(client, session, world):
+    """A US Core procedure example and a Synthea immunization, each pointed at our patient: stored, read back
+    valid, found by code and date."""
+    patient, _, headers = world
+    rehab = json.loads((SHARED_DATA / "fhir-examples" / "us-core-9.0.0" / "procedure-rehab.json").read_text())
+    for key in ("id", "basedOn", "encounter", "meta"):
+        rehab.pop(key)
+    rehab["subject"] = {"reference": f"Patient/{patient.id}"}
+    made = client.post("/fhir/Procedure", headers=headers, content=json.dumps(rehab))
+    assert made.status_code == 201, made.text
+    procedure = _valid(made.json())
+    assert procedure["code"]["coding"][0]["code"] == "24165007" and procedure["performedDateTime"].startswith(
+        "2002-05-23")
+
+    bundle = json.loads(next((SHARED_DATA / "synthea" / "standard-synthea-3x").glob("Juana*.json")).read_text())
+    shot = next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Immunization")
+    shot = {**{k: v for k, v in shot.items() if k not in ("id", "encounter", "location")},
+            "patient": {"reference": f"Patient/{patient.id}"}}
+    made = client.post("/fhir/Immunization", headers=headers, content=json.dumps(shot))
+    assert made.status_code == 201, made.text
+    immunization = _valid(made.json())
+    cvx = shot["vaccineCode"]["coding"][0]["code"]
+    assert immunization["vaccineCode"]["coding"][0] == {k: v for k, v in shot["vaccineCode"]["coding"][0].items()}
+
+    found = client.get(f"/fhir/Immunization?patient={patient.id}&vaccine-code=http://hl7.org/fhir/sid/cvx|{cvx}",
+                       headers=headers).json()
+    assert [e["resource"]["id"] for e in found["entry"]] == [immunization["id"]]
+    assert client.get(f"/fhir/Procedure?patient={patient.id}&date=ge2003", headers=headers).json().get(
+        "entry", []) == []
+    dated = client.get(f"/fhir/Procedure?patient={patient.id}&date=2002-05", headers=headers).json()
+    assert [e["resource"]["id"] for e in dated["entry"]] == [procedure["id"]]
+    api = client.get(f"/api/v1/patients/{patient.id}/immunizations", headers=headers)
+    assert api.status_code == 200 and api.json()[0]["code"] == cvx

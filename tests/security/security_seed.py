@@ -51,6 +51,10 @@ RECORD_BODIES: dict[str, tuple[dict, dict]] = {
                      {"unit": "mm[Hg]"}),
     "medications": ({"display": "Metformin 500 mg tablet"}, {"dose": "500 mg"}),
     "allergies": ({"substance": "Penicillin", "category": "medication"}, {"reaction": "Rash"}),
+    "procedures": ({"code": "73761001", "display": "Colonoscopy", "performed_at": "2025-03-01T09:00:00Z"},
+                   {"reason": "Screening"}),
+    "immunizations": ({"code": "140", "display": "Influenza, seasonal, injectable",
+                       "occurred_at": "2025-10-01T09:00:00Z"}, {"lot_number": "LOT123"}),
 }
 
 

@@ -16,6 +16,7 @@ ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
 SNOMED = "http://snomed.info/sct"
 LOINC = "http://loinc.org"
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+CVX = "http://hl7.org/fhir/sid/cvx"
 
 
 class ConditionClinicalStatus(enum.StrEnum):
@@ -66,6 +67,25 @@ class AllergyStatus(enum.StrEnum):
     ACTIVE = "active"
     INACTIVE = "inactive"
     RESOLVED = "resolved"
+
+
+class ProcedureStatus(enum.StrEnum):
+    """FHIR Procedure.status (hyphens as underscores)."""
+
+    PREPARATION = "preparation"
+    IN_PROGRESS = "in_progress"
+    NOT_DONE = "not_done"
+    ON_HOLD = "on_hold"
+    STOPPED = "stopped"
+    COMPLETED = "completed"
+    ENTERED_IN_ERROR = "entered_in_error"
+    UNKNOWN = "unknown"
+
+
+class ImmunizationStatus(enum.StrEnum):
+    COMPLETED = "completed"
+    NOT_DONE = "not_done"
+    ENTERED_IN_ERROR = "entered_in_error"
 
 
 class PatientRecordMixin(IdMixin, VersionedMixin):
@@ -154,3 +174,36 @@ class Allergy(PatientRecordMixin, Base):
     clinical_status: Mapped[AllergyStatus] = mapped_column(enum_column(AllergyStatus),
                                                            default=AllergyStatus.ACTIVE)
     recorded_date: Mapped[dt.date | None]
+
+
+class Procedure(PatientRecordMixin, Base):
+    """A procedure done to or for the patient (SNOMED CT by default), with when and in which encounter."""
+
+    __tablename__ = "procedure"
+    __table_args__ = (Index("ix_procedure_patient_time", "patient_id", "performed_at"), source_index("procedure"))
+
+    code_system: Mapped[str] = mapped_column(String(100), default=SNOMED)
+    code: Mapped[str] = mapped_column(String(20))
+    display: Mapped[str] = mapped_column(String(300))
+    status: Mapped[ProcedureStatus] = mapped_column(enum_column(ProcedureStatus), default=ProcedureStatus.COMPLETED)
+    performed_at: Mapped[dt.datetime | None]
+    performed_end_at: Mapped[dt.datetime | None]
+    reason: Mapped[str | None] = mapped_column(String(300))
+    encounter_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("encounter.id"))
+
+
+class Immunization(PatientRecordMixin, Base):
+    """A vaccine given (or recorded as not given), CVX-coded by default."""
+
+    __tablename__ = "immunization"
+    __table_args__ = (Index("ix_immunization_patient_time", "patient_id", "occurred_at"),
+                      source_index("immunization"))
+
+    code_system: Mapped[str] = mapped_column(String(100), default=CVX)
+    code: Mapped[str] = mapped_column(String(20))
+    display: Mapped[str] = mapped_column(String(300))
+    status: Mapped[ImmunizationStatus] = mapped_column(enum_column(ImmunizationStatus),
+                                                       default=ImmunizationStatus.COMPLETED)
+    occurred_at: Mapped[dt.datetime]
+    lot_number: Mapped[str | None] = mapped_column(String(40))
+    encounter_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("encounter.id"))

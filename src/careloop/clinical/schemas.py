@@ -10,15 +10,19 @@ from typing import Annotated
 from pydantic import AwareDatetime, BaseModel, ConfigDict, StringConstraints, create_model, model_validator
 
 from careloop.clinical.models import (
+    CVX,
     ICD10CM,
     LOINC,
+    SNOMED,
     AllergyCategory,
     AllergyCriticality,
     AllergyStatus,
     ConditionClinicalStatus,
     EncounterClass,
     EncounterStatus,
+    ImmunizationStatus,
     ObservationCategory,
+    ProcedureStatus,
 )
 from careloop.medications.models import MedicationSource, MedicationStatus
 
@@ -111,6 +115,33 @@ class AllergyCreate(_Strict):
     recorded_date: dt.date | None = None
 
 
+class ProcedureCreate(_Strict):
+    code_system: System = SNOMED
+    code: Code
+    display: Text
+    status: ProcedureStatus = ProcedureStatus.COMPLETED
+    performed_at: AwareDatetime | None = None
+    performed_end_at: AwareDatetime | None = None
+    reason: Text | None = None
+    encounter_id: uuid.UUID | None = None
+
+    @model_validator(mode="after")
+    def _period(self) -> ProcedureCreate:
+        if self.performed_end_at and self.performed_at and self.performed_end_at < self.performed_at:
+            raise ValueError("performed_end_at must not be before performed_at")
+        return self
+
+
+class ImmunizationCreate(_Strict):
+    code_system: System = CVX
+    code: Code
+    display: Text
+    status: ImmunizationStatus = ImmunizationStatus.COMPLETED
+    occurred_at: AwareDatetime
+    lot_number: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)] | None = None
+    encounter_id: uuid.UUID | None = None
+
+
 def _optional(model: type[BaseModel], name: str) -> type[BaseModel]:
     """The Update schema: every field of the Create schema, optional, validators not re-run."""
     fields = {k: (f.annotation | None, None) for k, f in model.model_fields.items()}
@@ -134,3 +165,7 @@ EncounterRead = _read(EncounterCreate, "EncounterRead")
 ObservationRead = _read(ObservationCreate, "ObservationRead")
 MedicationRead = _read(MedicationCreate, "MedicationRead")
 AllergyRead = _read(AllergyCreate, "AllergyRead")
+ProcedureUpdate = _optional(ProcedureCreate, "ProcedureUpdate")
+ImmunizationUpdate = _optional(ImmunizationCreate, "ImmunizationUpdate")
+ProcedureRead = _read(ProcedureCreate, "ProcedureRead")
+ImmunizationRead = _read(ImmunizationCreate, "ImmunizationRead")

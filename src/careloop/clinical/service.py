@@ -14,7 +14,7 @@ from careloop.auth import access
 from careloop.auth.actor import Actor
 from careloop.auth.permissions import Permission
 from careloop.clinical import schemas
-from careloop.clinical.models import Allergy, Condition, Encounter, Observation
+from careloop.clinical.models import Allergy, Condition, Encounter, Immunization, Observation, Procedure
 from careloop.errors import InvalidInput, NotFound
 from careloop.medications.models import Medication
 from careloop.patients.service import check_version
@@ -47,6 +47,10 @@ KINDS: dict[str, RecordKind] = {k.path: k for k in (
                schemas.MedicationRead, "start_date"),
     RecordKind("allergies", Allergy, schemas.AllergyCreate, schemas.AllergyUpdate,
                schemas.AllergyRead, "recorded_date"),
+    RecordKind("procedures", Procedure, schemas.ProcedureCreate, schemas.ProcedureUpdate,
+               schemas.ProcedureRead, "performed_at"),
+    RecordKind("immunizations", Immunization, schemas.ImmunizationCreate, schemas.ImmunizationUpdate,
+               schemas.ImmunizationRead, "occurred_at"),
 )}
 
 

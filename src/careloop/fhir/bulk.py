@@ -2,7 +2,8 @@
 
 - Mapped: Patient, Encounter, Condition, Observation (a panel's components become one observation each),
   AllergyIntolerance, MedicationRequest and MedicationStatement (a medication list entry; a contained or
-  bundled Medication is read through). Everything else is counted by type and reported, never dropped silently.
+  bundled Medication is read through), Procedure and Immunization. Everything else is counted by type and
+  reported, never dropped silently.
 - Checked strictly where mapped (codes with systems, references, dates, values) through the same readers
   and record schemas as the REST API, without full-model validation of every resource (too slow in bulk);
   a resource that fails is counted under its reason and the rest goes on.
@@ -33,7 +34,7 @@ from careloop import clock
 from careloop.audit import service as audit
 from careloop.auth.actor import Actor
 from careloop.clinical import service as clinical
-from careloop.clinical.models import Allergy, Condition, Encounter, Observation
+from careloop.clinical.models import Allergy, Condition, Encounter, Immunization, Observation, Procedure
 from careloop.db import session_scope
 from careloop.errors import CareLoopError
 from careloop.fhir import writes
@@ -45,11 +46,13 @@ from careloop.patients.schemas import PatientCreate
 
 CHUNK = 2000  # NDJSON resources per transaction
 MODELS = {"Encounter": Encounter, "Condition": Condition, "Observation": Observation,
-          "AllergyIntolerance": Allergy, "MedicationRequest": Medication, "MedicationStatement": Medication}
+          "AllergyIntolerance": Allergy, "MedicationRequest": Medication, "MedicationStatement": Medication,
+          "Procedure": Procedure, "Immunization": Immunization}
 KINDS = {"Encounter": "encounters", "Condition": "conditions", "Observation": "observations",
-         "AllergyIntolerance": "allergies", "MedicationRequest": "medications", "MedicationStatement": "medications"}
+         "AllergyIntolerance": "allergies", "MedicationRequest": "medications", "MedicationStatement": "medications",
+         "Procedure": "procedures", "Immunization": "immunizations"}
 ORDER = ("Patient", "Encounter", "Medication", "Condition", "Observation", "AllergyIntolerance",
-         "MedicationRequest", "MedicationStatement")
+         "MedicationRequest", "MedicationStatement", "Procedure", "Immunization")
 _MR = "http://terminology.hl7.org/CodeSystem/v2-0203"
 _CATEGORIES = {"vital-signs": "vital-signs", "laboratory": "laboratory"}  # others are recorded as survey
 
@@ -310,8 +313,9 @@ def _record_values(rtype: str, r: dict[str, Any], refs: dict,
     elif rtype == "MedicationRequest":
         patient_id, values = _medication_request(r, medications)
     else:
-        reader = {"Encounter": writes.encounter, "Condition": writes.condition,
-                  "AllergyIntolerance": writes.allergy, "MedicationStatement": writes.medication_statement}[rtype]
+        reader = {"Encounter": writes.encounter, "Condition": writes.condition, "Procedure": writes.procedure,
+                  "AllergyIntolerance": writes.allergy, "MedicationStatement": writes.medication_statement,
+                  "Immunization": writes.immunization}[rtype]
         patient_id, values = reader(r)
     yield "", {**values, "patient_id": patient_id}
 

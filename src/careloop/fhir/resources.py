@@ -16,7 +16,7 @@ from typing import Any
 from careloop.audit.models import AuditEvent
 from careloop.auth.permissions import Permission
 from careloop.care_plans.models import CarePlan, Goal
-from careloop.clinical.models import SNOMED, Allergy, Condition, Encounter, Observation
+from careloop.clinical.models import SNOMED, Allergy, Condition, Encounter, Immunization, Observation, Procedure
 from careloop.medications.models import Medication
 from careloop.organizations.models import Organization
 from careloop.patients.models import Patient
@@ -317,6 +317,39 @@ def _hyphen_to_underscore(code: str) -> str:
     return code.replace("-", "_")
 
 
+def _encounter_ref(row: Any, resource: dict[str, Any]) -> None:
+    if row.encounter_id:
+        resource["encounter"] = {"reference": f"Encounter/{row.encounter_id}"}
+
+
+def procedure(row: Procedure) -> dict[str, Any]:
+    resource: dict[str, Any] = {
+        "resourceType": "Procedure", "id": str(row.id), "meta": _meta(row),
+        "status": row.status.value.replace("_", "-"), "code": _coding(row.code_system, row.code, row.display),
+        "subject": _subject(row),
+    }
+    if row.performed_at and row.performed_end_at:
+        resource["performedPeriod"] = {"start": _instant(row.performed_at), "end": _instant(row.performed_end_at)}
+    elif row.performed_at:
+        resource["performedDateTime"] = _instant(row.performed_at)
+    if row.reason:
+        resource["reasonCode"] = [{"text": row.reason}]
+    _encounter_ref(row, resource)
+    return resource
+
+
+def immunization(row: Immunization) -> dict[str, Any]:
+    resource: dict[str, Any] = {
+        "resourceType": "Immunization", "id": str(row.id), "meta": _meta(row),
+        "status": row.status.value.replace("_", "-"), "vaccineCode": _coding(row.code_system, row.code, row.display),
+        "patient": _subject(row), "occurrenceDateTime": _instant(row.occurred_at), "primarySource": False,
+    }
+    if row.lot_number:
+        resource["lotNumber"] = row.lot_number
+    _encounter_ref(row, resource)
+    return resource
+
+
 def organization(row: Organization) -> dict[str, Any]:
     return {"resourceType": "Organization", "id": str(row.id), "meta": _meta(row), "active": True,
             "type": [{"coding": [{"system": f"{_TERMINOLOGY}/organization-type", "code": "prov",
@@ -441,6 +474,18 @@ TYPES: dict[str, ResourceType] = {t.name: t for t in (
         **_COMMON, "patient": _PATIENT_REF, "subject": _PATIENT_REF,
         "code": SearchParam("token", ("specialty_code",)),
     }, date_column="created_at"),
+    ResourceType("Procedure", Procedure, Permission.CLINICAL_READ, procedure, {
+        **_COMMON, "patient": _PATIENT_REF, "subject": _PATIENT_REF,
+        "code": SearchParam("token", ("code", "code_system")),
+        "status": SearchParam("token", ("status",), values=_hyphen_to_underscore),
+        "date": SearchParam("date", ("performed_at",)),
+    }, date_column="performed_at"),
+    ResourceType("Immunization", Immunization, Permission.CLINICAL_READ, immunization, {
+        **_COMMON, "patient": _PATIENT_REF,
+        "vaccine-code": SearchParam("token", ("code", "code_system")),
+        "status": SearchParam("token", ("status",), values=_hyphen_to_underscore),
+        "date": SearchParam("date", ("occurred_at",)),
+    }, date_column="occurred_at"),
     ResourceType("Organization", Organization, Permission.PATIENT_READ, organization, {
         **_COMMON, "name": SearchParam("string", ("name",)),
     }, patient_column=None, org_column="id"),

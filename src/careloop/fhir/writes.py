@@ -115,14 +115,45 @@ def observation(r: dict[str, Any]) -> tuple[uuid.UUID, dict[str, Any]]:
         values["value_text"] = r["valueString"]
     elif "valueCodeableConcept" in r:
         values["value_text"] = _coding(r["valueCodeableConcept"], "Observation.valueCodeableConcept")["display"]
-    if r.get("encounter"):
-        ref = r["encounter"].get("reference", "")
-        try:
-            values["encounter_id"] = uuid.UUID(ref.removeprefix("Encounter/"))
-        except ValueError as err:
-            raise FhirInputError("encounter must reference an Encounter by id",
-                                 [("Observation.encounter", "Encounter/{id} required")]) from err
+    values["encounter_id"] = _encounter_id(r, "Observation.encounter")
     return _patient_id(r.get("subject"), "Observation.subject"), values
+
+
+def _encounter_id(r: dict[str, Any], element: str) -> uuid.UUID | None:
+    if not r.get("encounter"):
+        return None
+    try:
+        return uuid.UUID(r["encounter"].get("reference", "").removeprefix("Encounter/"))
+    except ValueError as err:
+        raise FhirInputError("encounter must reference an Encounter by id", [(element, "Encounter/{id} required")]
+                             ) from err
+
+
+def procedure(r: dict[str, Any]) -> tuple[uuid.UUID, dict[str, Any]]:
+    code = _coding(r.get("code"), "Procedure.code")
+    period = r.get("performedPeriod") or {}
+    start = r.get("performedDateTime") or period.get("start")
+    values = {"code": code["code"], "display": code["display"][:300], "status": r["status"].replace("-", "_"),
+              "performed_at": _instant(start, "Procedure.performed") if start else None,
+              "performed_end_at": _instant(period["end"], "Procedure.performedPeriod.end") if period.get("end")
+              else None,
+              "reason": next((c.get("text") or _coding(c, "Procedure.reasonCode")["display"]
+                              for c in r.get("reasonCode", [])), None) or next(
+                  (ref.get("display") for ref in r.get("reasonReference", []) if ref.get("display")), None),
+              "encounter_id": _encounter_id(r, "Procedure.encounter")}
+    if code["system"]:
+        values["code_system"] = code["system"]
+    return _patient_id(r.get("subject"), "Procedure.subject"), values
+
+
+def immunization(r: dict[str, Any]) -> tuple[uuid.UUID, dict[str, Any]]:
+    code = _coding(r.get("vaccineCode"), "Immunization.vaccineCode")
+    values = {"code": code["code"], "display": code["display"][:300], "status": r["status"].replace("-", "_"),
+              "occurred_at": _instant(r.get("occurrenceDateTime"), "Immunization.occurrenceDateTime"),
+              "lot_number": r.get("lotNumber"), "encounter_id": _encounter_id(r, "Immunization.encounter")}
+    if code["system"]:
+        values["code_system"] = code["system"]
+    return _patient_id(r.get("patient"), "Immunization.patient"), values
 
 
 def allergy(r: dict[str, Any]) -> tuple[uuid.UUID, dict[str, Any]]:
@@ -188,7 +219,8 @@ def encounter(r: dict[str, Any]) -> tuple[uuid.UUID, dict[str, Any]]:
 WRITABLE: dict[str, tuple[str, Callable[[dict[str, Any]], tuple[uuid.UUID, dict[str, Any]]]]] = {
     "Condition": ("conditions", condition), "Observation": ("observations", observation),
     "AllergyIntolerance": ("allergies", allergy), "MedicationStatement": ("medications", medication_statement),
-    "Encounter": ("encounters", encounter),
+    "Encounter": ("encounters", encounter), "Procedure": ("procedures", procedure),
+    "Immunization": ("immunizations", immunization),
 }
 
 

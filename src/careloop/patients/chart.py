@@ -23,7 +23,10 @@ from careloop.clinical.models import (
     Encounter,
     EncounterClass,
     EncounterStatus,
+    Immunization,
+    ImmunizationStatus,
     Observation,
+    Procedure,
 )
 from careloop.medications.models import Adherence, Medication, MedicationStatus
 from careloop.medications.rules import ADHERENCE_THRESHOLD
@@ -34,6 +37,7 @@ A1C, SYSTOLIC, DIASTOLIC = "4548-4", "8480-6", "8462-4"
 TREND_CODES = (A1C, SYSTOLIC, DIASTOLIC)
 TREND_POINTS = 12
 RECENT_ENCOUNTERS = 15
+RECENT_PROCEDURES = 10
 _ACTIVE_CONDITIONS = (ConditionClinicalStatus.ACTIVE, ConditionClinicalStatus.RECURRENCE,
                       ConditionClinicalStatus.RELAPSE)
 
@@ -50,6 +54,8 @@ class Clinical:
     trends: dict[str, list[Observation]]
     admission: Encounter | None
     low_adherence: list[str]  # medicines or classes under 80% of days covered (medications/rules.py)
+    procedures: list[Procedure]  # the most recent
+    immunizations: list[Immunization]  # the most recent
 
 
 @dataclass(frozen=True)
@@ -105,7 +111,13 @@ def _clinical(session: Session, patient_id: uuid.UUID) -> Clinical:
     for obs in reversed(_ranked_observations(session, patient_id, TREND_CODES, TREND_POINTS)):
         trends.setdefault(obs.code, []).append(obs)
     latest = sorted(_ranked_observations(session, patient_id, None, 1), key=lambda o: (o.category, o.display))
+    procedures = session.scalars(select(Procedure).where(Procedure.patient_id == patient_id).order_by(
+        Procedure.performed_at.desc().nulls_last()).limit(RECENT_PROCEDURES)).all()
+    immunizations = session.scalars(select(Immunization).where(
+        Immunization.patient_id == patient_id, Immunization.status == ImmunizationStatus.COMPLETED)
+        .order_by(Immunization.occurred_at.desc()).limit(RECENT_PROCEDURES)).all()
     return Clinical(conditions=list(conditions), medications=list(medications), allergies=allergies,
+                    procedures=list(procedures), immunizations=list(immunizations),
                     encounters=list(encounters), latest=latest, trends=trends,
                     admission=_current_admission(session, patient_id),
                     low_adherence=list(session.scalars(select(Adherence.label).where(
