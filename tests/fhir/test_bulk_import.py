@@ -11,15 +11,18 @@ import orjson
 import pytest
 from sqlalchemy import func, select
 
+from careloop.audit.models import AuditEvent
 from careloop.auth.actor import system_actor
+from careloop.care_teams.models import CareTeamMember, CareTeamRole
 from careloop.clinical.models import Condition, Encounter, Immunization, Observation, Procedure
+from careloop.events.models import DomainEvent
 from careloop.fhir.bulk import Importer
 from careloop.fhir.models import ImportedFile
 from careloop.medications.models import Medication
 from careloop.patients.models import Patient
 from careloop.staff.models import StaffRole
 from cli_support import run, using_database
-from factories import auth, make_org, make_staff, make_token
+from factories import auth, make_org, make_patient, make_staff, make_token
 from shared_data import SHARED_DATA
 
 SYNTHEA = SHARED_DATA / "synthea"
@@ -117,6 +120,39 @@ def test_ndjson_files_resolve_references_across_files(tmp_path, session, session
     linked = session.scalar(select(func.count()).select_from(Observation).where(Observation.encounter_id.is_not(None)))
     assert linked == _count(session, Observation) > 0
 
+
+
+def test_patients_match_by_mrn_and_new_ones_are_enrolled_like_any_other(session, session_factory,
+                                                                        org_and_coordinator):
+    org, coordinator = org_and_coordinator
+    known = make_patient(session, org, coordinator, mrn="H-100", mrn_authority="urn:oid:1.2.3")
+    session.commit()
+
+    def patient(rid: str, mrn: str, family: str) -> dict:
+        return {"resourceType": "Patient", "id": rid, "name": [{"family": family, "given": ["Ida"]}],
+                "gender": "female", "birthDate": "1950-02-03", "identifier": [{
+                    "type": {"coding": [{"code": "MR"}]}, "system": "urn:oid:1.2.3", "value": mrn}]}
+    condition = {"resourceType": "Condition", "id": "c1", "subject": {"reference": "Patient/p3"},
+                 "code": {"coding": [{"system": "http://snomed.info/sct", "code": "44054006",
+                                      "display": "Diabetes"}]}}
+    importer = Importer(session_factory, system_actor(org.id, "t"), coordinator.id)
+    with session_factory() as s:  # p1 is the known patient (same MRN); p2 and p3 are one new patient
+        importer.import_resources(s, [patient("p1", "H-100", "Known"), patient("p2", "H-200", "New"),
+                                      patient("p3", "H-200", "New"), condition])
+        s.commit()
+    summary = importer.summary
+    assert (summary.imported["Patient"], summary.already["Patient"], summary.imported["Condition"]) == (1, 2, 1)
+    new = session.scalars(select(Patient).where(Patient.mrn == "H-200")).one()
+    assert session.scalar(select(Condition.patient_id).where(Condition.source_ref == "c1")) == new.id
+    assert session.scalar(select(Patient.source_ref).where(Patient.id == known.id)) is None  # left as it was
+    coordinator_of = session.scalar(select(CareTeamMember.staff_id).where(
+        CareTeamMember.patient_id == new.id, CareTeamMember.role == CareTeamRole.PRIMARY_CARE_COORDINATOR))
+    assert coordinator_of == coordinator.id
+    assert session.scalar(select(func.count()).select_from(DomainEvent).where(
+        DomainEvent.patient_id == new.id, DomainEvent.type == "patient.enrolled")) == 1
+    assert session.scalar(select(func.count()).select_from(AuditEvent).where(
+        AuditEvent.patient_id == new.id, AuditEvent.action == "create")) == 1
+    assert new.name_key and new.dedupe_key  # search keys computed as for any registration
 
 def test_a_broken_file_keeps_the_files_before_it(tmp_path, session, session_factory, org_and_coordinator):
     org, coordinator = org_and_coordinator

@@ -68,6 +68,11 @@ def assign(session: Session, actor: Actor, patient: Patient, role: CareTeamRole,
     return member
 
 
+def eligible_staff(session: Session, actor: Actor, role: CareTeamRole, staff_id: uuid.UUID) -> Staff:
+    """The active staff member of the actor's organisation, if their role may hold this care-team role."""
+    return _eligible_staff(session, actor, role, staff_id)
+
+
 def _eligible_staff(session: Session, actor: Actor, role: CareTeamRole, staff_id: uuid.UUID) -> Staff:
     staff = session.get(Staff, staff_id)
     if staff is None or staff.organization_id != actor.organization_id or not staff.is_active:

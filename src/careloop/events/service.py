@@ -77,6 +77,15 @@ def publish(session: Session, event_type: str, *, organization_id: uuid.UUID, pa
     return event
 
 
+def publish_many(session: Session, event_type: str, *, organization_id: uuid.UUID,
+                 patient_ids: list[uuid.UUID]) -> None:
+    """The same event for many patients (bulk work), written with one flush."""
+    now = clock.now()
+    session.add_all([DomainEvent(organization_id=organization_id, type=event_type, patient_id=pid, payload={},
+                                 occurred_at=now, available_at=now) for pid in patient_ids])
+    session.flush()
+
+
 def _claim(session: Session, limit: int) -> list[DomainEvent]:
     stmt = (select(DomainEvent).where(DomainEvent.dispatched_at.is_(None), DomainEvent.available_at <= clock.now())
             .order_by(DomainEvent.available_at, DomainEvent.occurred_at).limit(limit)

@@ -158,8 +158,7 @@ class Importer:
             if not batch:
                 continue
             if rtype == "Patient":
-                for resource, url in batch:
-                    self._patient(session, resource, url, refs, patients_seen)
+                self._patients(session, batch, refs, patients_seen)
             else:
                 self._records(session, rtype, batch, refs, medications, patients_seen)
         if patients_seen:
@@ -168,35 +167,54 @@ class Importer:
 
     # --- patients ---------------------------------------------------------------------------------
 
-    def _patient(self, session: Session, r: dict[str, Any], url: str | None, refs: dict, seen: set) -> None:
-        source = str(r.get("id") or "")[:100]
-        existing = session.scalar(select(Patient.id).where(Patient.organization_id == self.actor.organization_id,
-                                                           Patient.source_ref == source)) if source else None
-        if existing is None:
+    def _patients(self, session: Session, batch: list[tuple[dict[str, Any], str | None]], refs: dict,
+                  seen: set) -> None:
+        """Patients matched by source id, then by MRN (authority and value); the rest registered together."""
+        org = self.actor.organization_id
+        sources = [str(r.get("id") or "")[:100] for r, _ in batch]
+        wanted = {s for s in sources if s}
+        known = dict(session.execute(select(Patient.source_ref, Patient.id).where(
+            Patient.organization_id == org, Patient.source_ref.in_(wanted))).all()) if wanted else {}
+        fresh: list[tuple[str, str | None, PatientCreate, dict[str, Any]]] = []
+        for (r, url), source in zip(batch, sources, strict=True):
+            if source in known:
+                self.summary.already["Patient"] += 1
+                self._remember_patient(refs, seen, url, source, known[source])
+                continue
             try:
                 data = _patient_values(r, self.coordinator_id)
-                existing = session.scalar(select(Patient.id).where(
-                    Patient.organization_id == self.actor.organization_id, Patient.mrn == data.mrn,
-                    Patient.mrn_authority == data.mrn_authority))
+                deceased = dt.date.fromisoformat(r["deceasedDateTime"][:10]) if r.get("deceasedDateTime") else None
             except (ValidationError, KeyError, ValueError, TypeError) as err:
                 self.summary.rejected[f"Patient: {_reason(err)}"] += 1
-                return
-            if existing is None:
-                with session.begin_nested():
-                    patient = patients.create_patient(session, data, actor=self.actor, confirm_distinct=True)
-                    patient.source_ref = source or None
-                    if r.get("deceasedDateTime"):
-                        patient.deceased_date = dt.date.fromisoformat(r["deceasedDateTime"][:10])
-                existing = patient.id
-                self.summary.imported["Patient"] += 1
-            else:
+                continue
+            fresh.append((source, url, data, {"source_ref": source or None, "deceased_date": deceased}))
+        mrns = {data.mrn for _, _, data, _ in fresh}
+        by_mrn = {(authority, mrn): pid for pid, mrn, authority in session.execute(
+            select(Patient.id, Patient.mrn, Patient.mrn_authority).where(
+                Patient.organization_id == org, Patient.mrn.in_(mrns)))} if mrns else {}
+        new: list[tuple[PatientCreate, dict[str, Any]]] = []
+        pending = []
+        for source, url, data, extra in fresh:
+            key = (data.mrn_authority, data.mrn)
+            if key in by_mrn:
                 self.summary.already["Patient"] += 1
-        else:
-            self.summary.already["Patient"] += 1
-        seen.add(existing)
-        for key in (url, f"Patient/{source}"):
+            else:
+                new.append((data, extra))
+                by_mrn[key] = None  # a second resource with the same MRN in this batch is the same patient
+                self.summary.imported["Patient"] += 1
+            pending.append((key, url, source))
+        if new:
+            for patient in patients.create_patients(session, self.actor, new):
+                by_mrn[(patient.mrn_authority, patient.mrn)] = patient.id
+        for key, url, source in pending:
+            self._remember_patient(refs, seen, url, source, by_mrn[key])
+
+    @staticmethod
+    def _remember_patient(refs: dict, seen: set, url: str | None, source: str, patient_id: uuid.UUID) -> None:
+        seen.add(patient_id)
+        for key in (url, f"Patient/{source}" if source else None):
             if key:
-                refs[key] = ("Patient", existing)
+                refs[key] = ("Patient", patient_id)
 
     # --- clinical records -------------------------------------------------------------------------
 

@@ -63,6 +63,38 @@ def create_patient(session: Session, data: PatientCreate, *, actor: Actor,
     return patient
 
 
+def create_patients(session: Session, actor: Actor, items: list[tuple[PatientCreate, dict[str, Any]]]
+                    ) -> list[Patient]:
+    """Set-based registration for imports (the caller has matched them against existing patients): each with
+    its primary care coordinator, audited and announced (`patient.enrolled`) like `create_patient`, with one
+    flush per table. `extra` sets further columns (e.g. `source_ref`, `deceased_date`)."""
+    actor.require(Permission.PATIENT_WRITE)
+    org = session.get(Organization, actor.organization_id)
+    for coordinator in {data.primary_care_coordinator_id for data, _ in items}:
+        care_teams.eligible_staff(session, actor, CareTeamRole.PRIMARY_CARE_COORDINATOR, coordinator)
+    made = []
+    for data, extra in items:
+        fields = data.model_dump(exclude={"mrn_authority", "primary_care_coordinator_id",
+                                          "primary_care_physician_id"})
+        patient = Patient(id=uuid.uuid4(), organization_id=actor.organization_id,
+                          mrn_authority=data.mrn_authority or org.mrn_authority, **fields, **extra)
+        _refresh_keys(patient)
+        made.append(patient)
+    session.add_all(made)
+    session.flush()
+    now = clock.now()
+    session.add_all([CareTeamMember(organization_id=actor.organization_id, patient_id=p.id,
+                                    staff_id=data.primary_care_coordinator_id,
+                                    role=CareTeamRole.PRIMARY_CARE_COORDINATOR, started_at=now)
+                     for p, (data, _) in zip(made, items, strict=True)])
+    session.flush()
+    audit.record_many(session, actor, [audit.Entry(action="create", patient_id=p.id, record_type="Patient",
+                                                   record_id=str(p.id)) for p in made])
+    events.publish_many(session, "patient.enrolled", organization_id=actor.organization_id,
+                        patient_ids=[p.id for p in made])
+    return made
+
+
 def _refuse_duplicates(session: Session, actor: Actor, data: PatientCreate, authority: str,
                        confirm_distinct: bool) -> None:
     key = rules.dedupe_key(data.family_name, data.given_name, data.birth_date)
