@@ -96,7 +96,7 @@ def test_capability_statement_is_public_and_valid(client):
     types = {r["type"] for r in statement["rest"][0]["resource"]}
     assert types == {"Patient", "Condition", "Encounter", "Observation", "AllergyIntolerance", "MedicationStatement",
                      "Practitioner", "CarePlan", "Goal", "Task", "ServiceRequest", "Organization",
-                     "PractitionerRole", "AuditEvent", "Procedure", "Immunization"}
+                     "PractitionerRole", "AuditEvent", "Procedure", "Immunization", "CareTeam"}
     interactions = {r["type"]: {i["code"] for i in r["interaction"]} for r in statement["rest"][0]["resource"]}
     writable = {"Condition", "Encounter", "Observation", "AllergyIntolerance", "MedicationStatement", "Procedure",
                 "Immunization"}

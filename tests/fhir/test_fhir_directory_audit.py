@@ -103,3 +103,27 @@ def test_audit_events_about_patients_for_auditors_only(client, world):
     assert theirs == []
     assert client.get(f"/fhir/AuditEvent?patient={patient.id}", headers=world["coordinator"]).status_code == 403
     assert client.get(f"/fhir/AuditEvent?_id={uuid.uuid4()}", headers=supervisor).status_code == 400
+
+
+def test_care_team_is_the_patients_team_as_it_stands(client, session, world):
+    from careloop.auth.actor import system_actor
+    from careloop.care_teams import service as care_teams
+    from careloop.care_teams.models import CareTeamRole
+
+    patient = world["patient"]
+    first = client.get(f"/fhir/CareTeam/{patient.id}", headers=world["coordinator"])
+    assert first.status_code == 200 and "etag" not in first.headers
+    team = valid(first.json())
+    assert team["subject"]["reference"] == f"Patient/{patient.id}" and team["status"] == "active"
+    assert [p["role"][0]["coding"][0]["code"] for p in team["participant"]] == ["primary_care_coordinator"]
+
+    pharmacist = make_staff(session, world["org"], StaffRole.PHARMACIST)
+    care_teams.assign(session, system_actor(world["org"].id), patient, CareTeamRole.PHARMACIST, pharmacist.id)
+    session.commit()
+    found = _entries(client.get(f"/fhir/CareTeam?patient={patient.id}", headers=world["coordinator"]))
+    assert len(found) == 1 and len(found[0]["participant"]) == 2
+    assert {p["member"]["reference"] for p in found[0]["participant"]} >= {f"Practitioner/{pharmacist.id}"}
+    assert found[0]["meta"]["lastUpdated"] >= team["meta"]["lastUpdated"]
+    outsider = {**auth(make_token(session, make_staff(session, world["org"]))), **FHIR}
+    session.commit()
+    assert client.get(f"/fhir/CareTeam/{patient.id}", headers=outsider).status_code == 403  # not on the team

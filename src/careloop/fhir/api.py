@@ -301,15 +301,14 @@ async def _json_body(request: Request) -> Any:
 
 
 def _resource(request: Request, rtype: ResourceType, row: Any, status: int) -> Response:
-    updated = getattr(row, rtype.updated_column)
-    updated = updated if updated.tzinfo else updated.replace(tzinfo=dt.UTC)
-    headers = {"Last-Modified": format_datetime(updated, usegmt=True)}
-    if getattr(row, "version", None):  # read-only types without versions have no ETag
-        headers["ETag"] = f'W/"{row.version}"'
-
+    resource = rtype.build(row)
+    meta = resource["meta"]
+    headers = {"Last-Modified": format_datetime(dt.datetime.fromisoformat(meta["lastUpdated"]), usegmt=True)}
+    if "versionId" in meta:  # read-only types without versions have no ETag
+        headers["ETag"] = f'W/"{meta["versionId"]}"'
     if status == 201:
         headers["Location"] = f"{_base(request)}/{rtype.name}/{row.id}/_history/{row.version}"
-    return fhir_response(rtype.build(row), status, headers)
+    return fhir_response(resource, status, headers)
 
 
 def _search(request: Request, session: Session, actor: Actor, rtype: ResourceType, params: list[tuple[str, str]],

@@ -13,9 +13,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import select
+from sqlalchemy.orm import object_session
+
 from careloop.audit.models import AuditEvent
 from careloop.auth.permissions import Permission
 from careloop.care_plans.models import CarePlan, Goal
+from careloop.care_teams.models import CareTeamMember
 from careloop.clinical.models import SNOMED, Allergy, Condition, Encounter, Immunization, Observation, Procedure
 from careloop.medications.models import Medication
 from careloop.organizations.models import Organization
@@ -350,6 +354,33 @@ def immunization(row: Immunization) -> dict[str, Any]:
     return resource
 
 
+def care_team(row: Patient) -> dict[str, Any]:
+    """The patient's care team as it stands (active members with their roles), one CareTeam per patient with
+    the patient's id; lastUpdated is the latest change to the patient or the team."""
+    members = object_session(row).execute(
+        select(CareTeamMember, Staff).join(Staff, Staff.id == CareTeamMember.staff_id)
+        .where(CareTeamMember.patient_id == row.id, CareTeamMember.ended_at.is_(None))
+        .order_by(CareTeamMember.role, CareTeamMember.started_at)).all()
+    updated = max([row.updated_at, *(m.updated_at for m, _ in members)], key=_as_utc)
+    resource: dict[str, Any] = {
+        "resourceType": "CareTeam", "id": str(row.id), "meta": {"lastUpdated": _instant(updated)},
+        "status": "active" if row.status.value == "active" and row.merged_into_id is None else "inactive",
+        "name": "Care coordination team", "subject": {"reference": f"Patient/{row.id}"},
+        "managingOrganization": [{"reference": f"Organization/{row.organization_id}"}],
+    }
+    if members:
+        resource["participant"] = [{
+            "role": [{"coding": [{"system": "https://careloop.dev/fhir/CodeSystem/care-team-role",
+                                  "code": m.role.value, "display": m.role.value.replace("_", " ").capitalize()}]}],
+            "member": {"reference": f"Practitioner/{m.staff_id}", "display": staff.display_name},
+            "period": {"start": _instant(m.started_at)}} for m, staff in members]
+    return resource
+
+
+def _as_utc(value: dt.datetime) -> dt.datetime:
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
 def organization(row: Organization) -> dict[str, Any]:
     return {"resourceType": "Organization", "id": str(row.id), "meta": _meta(row), "active": True,
             "type": [{"coding": [{"system": f"{_TERMINOLOGY}/organization-type", "code": "prov",
@@ -486,6 +517,9 @@ TYPES: dict[str, ResourceType] = {t.name: t for t in (
         "status": SearchParam("token", ("status",), values=_hyphen_to_underscore),
         "date": SearchParam("date", ("occurred_at",)),
     }, date_column="occurred_at"),
+    ResourceType("CareTeam", Patient, Permission.PATIENT_READ, care_team, {
+        **_COMMON, "patient": SearchParam("reference", ("id",)), "subject": SearchParam("reference", ("id",)),
+    }, patient_column="id"),
     ResourceType("Organization", Organization, Permission.PATIENT_READ, organization, {
         **_COMMON, "name": SearchParam("string", ("name",)),
     }, patient_column=None, org_column="id"),
