@@ -4,7 +4,16 @@ from careloop.audit.models import AuditChainHead, AuditEvent
 from careloop.auth.models import ApiToken, BreakGlassGrant, LoginThrottle, SystemClient, WebSession
 from careloop.care_plans.models import Activity, CarePlan, CarePlanProblem, EducationItem, Goal, GoalNote
 from careloop.care_teams.models import CareTeamMember
-from careloop.clinical.models import Allergy, Condition, Encounter, Immunization, Observation, Procedure
+from careloop.clinical.models import (
+    Allergy,
+    Condition,
+    Encounter,
+    Immunization,
+    Observation,
+    OutsideCarePlan,
+    OutsideCareTeam,
+    Procedure,
+)
 from careloop.community.models import CommunityReferral, CommunityService
 from careloop.db import Base
 from careloop.events.models import DomainEvent
@@ -60,6 +69,8 @@ __all__ = [
     "Notification",
     "Observation",
     "Organization",
+    "OutsideCarePlan",
+    "OutsideCareTeam",
     "Patient",
     "PatientMerge",
     "Procedure",

@@ -17,7 +17,7 @@ from careloop.staff.models import Staff
 from shared_data import SHARED_DATA
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
-BUNDLE = next((SHARED_DATA / "synthea" / "standard-synthea-3x").glob("Breana*.json"))
+BUNDLE = next((SHARED_DATA / "synthea" / "standard-synthea-3x").glob("Ardath*.json"))
 
 
 def test_export_then_download_then_import(page: Page, site):
@@ -70,4 +70,6 @@ def test_export_then_download_then_import(page: Page, site):
     page.goto(patient_path(imported))
     expect(page.locator("#chart-procedures li").first).to_be_visible()
     expect(page.locator("#chart-immunizations li").first).to_be_visible()
+    expect(page.locator("#chart-outside-teams li").first).to_be_visible()  # Synthea's care team, by name
+    expect(page.locator("#chart-outside-plans li").first).to_be_visible()
     assert_accessible(page, "chart-imported")

@@ -14,7 +14,15 @@ from sqlalchemy import func, select
 from careloop.audit.models import AuditEvent
 from careloop.auth.actor import system_actor
 from careloop.care_teams.models import CareTeamMember, CareTeamRole
-from careloop.clinical.models import Condition, Encounter, Immunization, Observation, Procedure
+from careloop.clinical.models import (
+    Condition,
+    Encounter,
+    Immunization,
+    Observation,
+    OutsideCarePlan,
+    OutsideCareTeam,
+    Procedure,
+)
 from careloop.events.models import DomainEvent
 from careloop.fhir.bulk import Importer
 from careloop.fhir.models import ImportedFile
@@ -64,8 +72,17 @@ def test_synthea_samples_import_with_everything_accounted_for(session, session_f
     assert summary.imported["Immunization"] == expected["Immunization"] == _count(session, Immunization) > 0
     linked = session.scalar(select(func.count()).select_from(Procedure).where(Procedure.encounter_id.is_not(None)))
     assert linked == _count(session, Procedure)  # every Synthea procedure names its encounter
-    for kind in ("Claim", "DiagnosticReport", "CarePlan", "CareTeam"):
+    assert summary.imported["CarePlan"] == expected["CarePlan"] == _count(session, OutsideCarePlan) > 0
+    assert summary.imported["CareTeam"] == expected["CareTeam"] == _count(session, OutsideCareTeam) > 0
+    for kind in ("Claim", "DiagnosticReport", "Organization", "Practitioner"):
         assert summary.not_modeled[kind] == expected[kind]
+    diabetes = session.scalars(select(OutsideCarePlan).where(OutsideCarePlan.code == "735985000")).first()
+    assert diabetes.title.startswith("Diabetes self management plan") and diabetes.activities
+    assert {a["display"] for a in diabetes.activities} >= {"Diabetic diet (finding)"}
+    assert any("diabetes" in name.lower() for name in diabetes.addresses)  # the condition it addresses, by name
+    team = session.scalars(select(OutsideCareTeam)).first()
+    assert team.members and all(m["kind"] in ("practitioner", "organization") for m in team.members)
+    assert any(m["identifier"] and m["identifier"].isdigit() for m in team.members)  # the NPI
     assert summary.resources == sum(expected.values())
     observations = [e["resource"] for p in STANDARD.glob("*.json") for e in json.loads(p.read_text())["entry"]
                     if e["resource"]["resourceType"] == "Observation"]

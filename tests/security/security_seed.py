@@ -55,6 +55,10 @@ RECORD_BODIES: dict[str, tuple[dict, dict]] = {
                    {"reason": "Screening"}),
     "immunizations": ({"code": "140", "display": "Influenza, seasonal, injectable",
                        "occurred_at": "2025-10-01T09:00:00Z"}, {"lot_number": "LOT123"}),
+    "outside_care_plans": ({"title": "Diabetes self management plan", "provider": "Lakeside Clinic",
+                            "activities": [{"display": "Diabetic diet"}]}, {"status": "completed"}),
+    "outside_care_teams": ({"organization": "Lakeside Clinic", "members": [{"name": "Dr. Ada Heart"}]},
+                           {"status": "inactive"}),
 }
 
 

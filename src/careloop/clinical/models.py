@@ -1,4 +1,5 @@
-"""Clinical record for coordination: conditions, encounters, observations, allergies."""
+"""Clinical record for coordination: conditions, encounters, observations, allergies, procedures, immunizations,
+and the care plans and care teams of other providers."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import datetime as dt
 import enum
 import uuid
 
-from sqlalchemy import Float, ForeignKey, Index, String
+from sqlalchemy import JSON, Float, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from careloop.db import Base, IdMixin, VersionedMixin
@@ -86,6 +87,21 @@ class ImmunizationStatus(enum.StrEnum):
     COMPLETED = "completed"
     NOT_DONE = "not_done"
     ENTERED_IN_ERROR = "entered_in_error"
+
+
+class OutsideStatus(enum.StrEnum):
+    """FHIR CarePlan.status / CareTeam.status (hyphens as underscores)."""
+
+    PROPOSED = "proposed"
+    DRAFT = "draft"
+    ACTIVE = "active"
+    ON_HOLD = "on_hold"
+    SUSPENDED = "suspended"
+    REVOKED = "revoked"
+    COMPLETED = "completed"
+    INACTIVE = "inactive"
+    ENTERED_IN_ERROR = "entered_in_error"
+    UNKNOWN = "unknown"
 
 
 class PatientRecordMixin(IdMixin, VersionedMixin):
@@ -207,3 +223,36 @@ class Immunization(PatientRecordMixin, Base):
     occurred_at: Mapped[dt.datetime]
     lot_number: Mapped[str | None] = mapped_column(String(40))
     encounter_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("encounter.id"))
+
+
+class OutsideCarePlan(PatientRecordMixin, Base):
+    """A care plan another provider keeps for the patient (e.g. a diabetes self-management plan in the
+    clinic's EHR), as received: what it is, its status and period, its activities and the problems it
+    addresses. CareLoop's own coordination plan (care_plans) is separate and signed by the team."""
+
+    __tablename__ = "outside_care_plan"
+    __table_args__ = (Index("ix_outside_care_plan_patient", "patient_id", "status"), source_index("outside_care_plan"))
+
+    title: Mapped[str] = mapped_column(String(300))
+    code_system: Mapped[str | None] = mapped_column(String(100))
+    code: Mapped[str | None] = mapped_column(String(20))
+    status: Mapped[OutsideStatus] = mapped_column(enum_column(OutsideStatus), default=OutsideStatus.ACTIVE)
+    period_start: Mapped[dt.datetime | None]
+    period_end: Mapped[dt.datetime | None]
+    provider: Mapped[str | None] = mapped_column(String(200))  # who keeps it (organisation or clinician)
+    addresses: Mapped[list] = mapped_column(JSON, default=list)  # the problems it addresses, by name
+    activities: Mapped[list] = mapped_column(JSON, default=list)  # [{code, code_system, display, status}]
+
+
+class OutsideCareTeam(PatientRecordMixin, Base):
+    """A care team at another provider (the clinicians and organisations looking after the patient there)."""
+
+    __tablename__ = "outside_care_team"
+    __table_args__ = (Index("ix_outside_care_team_patient", "patient_id", "status"), source_index("outside_care_team"))
+
+    name: Mapped[str | None] = mapped_column(String(200))
+    status: Mapped[OutsideStatus] = mapped_column(enum_column(OutsideStatus), default=OutsideStatus.ACTIVE)
+    period_start: Mapped[dt.datetime | None]
+    period_end: Mapped[dt.datetime | None]
+    organization: Mapped[str | None] = mapped_column(String(200))
+    members: Mapped[list] = mapped_column(JSON, default=list)  # [{name, role, kind, identifier}]

@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import re
 import uuid
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, StringConstraints, create_model, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, create_model, model_validator
 
 from careloop.clinical.models import (
     CVX,
@@ -22,6 +22,7 @@ from careloop.clinical.models import (
     EncounterStatus,
     ImmunizationStatus,
     ObservationCategory,
+    OutsideStatus,
     ProcedureStatus,
 )
 from careloop.medications.models import MedicationSource, MedicationStatus
@@ -142,6 +143,44 @@ class ImmunizationCreate(_Strict):
     encounter_id: uuid.UUID | None = None
 
 
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+
+class OutsideActivity(_Strict):
+    code_system: System | None = None
+    code: Code | None = None
+    display: Text
+    status: Annotated[str, StringConstraints(pattern=r"^[a-z_\-]{1,30}$")] | None = None
+
+
+class OutsideCarePlanCreate(_Strict):
+    title: Text
+    code_system: System | None = None
+    code: Code | None = None
+    status: OutsideStatus = OutsideStatus.ACTIVE
+    period_start: AwareDatetime | None = None
+    period_end: AwareDatetime | None = None
+    provider: Name | None = None
+    addresses: Annotated[list[Text], Field(max_length=50)] = []
+    activities: Annotated[list[OutsideActivity], Field(max_length=100)] = []
+
+
+class OutsideMember(_Strict):
+    name: Name
+    role: Name | None = None
+    kind: Literal["practitioner", "organization", "related_person", "other"] = "practitioner"
+    identifier: Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)] | None = None
+
+
+class OutsideCareTeamCreate(_Strict):
+    name: Name | None = None
+    status: OutsideStatus = OutsideStatus.ACTIVE
+    period_start: AwareDatetime | None = None
+    period_end: AwareDatetime | None = None
+    organization: Name | None = None
+    members: Annotated[list[OutsideMember], Field(max_length=100)] = []
+
+
 def _optional(model: type[BaseModel], name: str) -> type[BaseModel]:
     """The Update schema: every field of the Create schema, optional, validators not re-run."""
     fields = {k: (f.annotation | None, None) for k, f in model.model_fields.items()}
@@ -169,3 +208,7 @@ ProcedureUpdate = _optional(ProcedureCreate, "ProcedureUpdate")
 ImmunizationUpdate = _optional(ImmunizationCreate, "ImmunizationUpdate")
 ProcedureRead = _read(ProcedureCreate, "ProcedureRead")
 ImmunizationRead = _read(ImmunizationCreate, "ImmunizationRead")
+OutsideCarePlanUpdate = _optional(OutsideCarePlanCreate, "OutsideCarePlanUpdate")
+OutsideCareTeamUpdate = _optional(OutsideCareTeamCreate, "OutsideCareTeamUpdate")
+OutsideCarePlanRead = _read(OutsideCarePlanCreate, "OutsideCarePlanRead")
+OutsideCareTeamRead = _read(OutsideCareTeamCreate, "OutsideCareTeamRead")

@@ -14,7 +14,16 @@ from careloop.auth import access
 from careloop.auth.actor import Actor
 from careloop.auth.permissions import Permission
 from careloop.clinical import schemas
-from careloop.clinical.models import Allergy, Condition, Encounter, Immunization, Observation, Procedure
+from careloop.clinical.models import (
+    Allergy,
+    Condition,
+    Encounter,
+    Immunization,
+    Observation,
+    OutsideCarePlan,
+    OutsideCareTeam,
+    Procedure,
+)
 from careloop.errors import InvalidInput, NotFound
 from careloop.medications.models import Medication
 from careloop.patients.service import check_version
@@ -51,6 +60,10 @@ KINDS: dict[str, RecordKind] = {k.path: k for k in (
                schemas.ProcedureRead, "performed_at"),
     RecordKind("immunizations", Immunization, schemas.ImmunizationCreate, schemas.ImmunizationUpdate,
                schemas.ImmunizationRead, "occurred_at"),
+    RecordKind("outside_care_plans", OutsideCarePlan, schemas.OutsideCarePlanCreate, schemas.OutsideCarePlanUpdate,
+               schemas.OutsideCarePlanRead, "period_start"),
+    RecordKind("outside_care_teams", OutsideCareTeam, schemas.OutsideCareTeamCreate, schemas.OutsideCareTeamUpdate,
+               schemas.OutsideCareTeamRead, "period_start"),
 )}
 
 

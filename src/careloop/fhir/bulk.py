@@ -34,7 +34,16 @@ from careloop import clock
 from careloop.audit import service as audit
 from careloop.auth.actor import Actor
 from careloop.clinical import service as clinical
-from careloop.clinical.models import Allergy, Condition, Encounter, Immunization, Observation, Procedure
+from careloop.clinical.models import (
+    Allergy,
+    Condition,
+    Encounter,
+    Immunization,
+    Observation,
+    OutsideCarePlan,
+    OutsideCareTeam,
+    Procedure,
+)
 from careloop.db import session_scope
 from careloop.errors import CareLoopError
 from careloop.fhir import writes
@@ -47,12 +56,14 @@ from careloop.patients.schemas import PatientCreate
 CHUNK = 2000  # NDJSON resources per transaction
 MODELS = {"Encounter": Encounter, "Condition": Condition, "Observation": Observation,
           "AllergyIntolerance": Allergy, "MedicationRequest": Medication, "MedicationStatement": Medication,
-          "Procedure": Procedure, "Immunization": Immunization}
+          "Procedure": Procedure, "Immunization": Immunization, "CarePlan": OutsideCarePlan,
+          "CareTeam": OutsideCareTeam}
 KINDS = {"Encounter": "encounters", "Condition": "conditions", "Observation": "observations",
          "AllergyIntolerance": "allergies", "MedicationRequest": "medications", "MedicationStatement": "medications",
-         "Procedure": "procedures", "Immunization": "immunizations"}
+         "Procedure": "procedures", "Immunization": "immunizations", "CarePlan": "outside_care_plans",
+         "CareTeam": "outside_care_teams"}
 ORDER = ("Patient", "Encounter", "Medication", "Condition", "Observation", "AllergyIntolerance",
-         "MedicationRequest", "MedicationStatement", "Procedure", "Immunization")
+         "MedicationRequest", "MedicationStatement", "Procedure", "Immunization", "CareTeam", "CarePlan")
 _MR = "http://terminology.hl7.org/CodeSystem/v2-0203"
 _CATEGORIES = {"vital-signs": "vital-signs", "laboratory": "laboratory"}  # others are recorded as survey
 
@@ -153,6 +164,7 @@ class Importer:
                 continue
             by_type[rtype].append((resource, url))
         patients_seen: set[uuid.UUID] = set()
+        names: dict[str, str] = {}  # Condition reference -> its name (what a care plan addresses)
         for rtype in ORDER:
             batch = by_type.get(rtype, [])
             if not batch:
@@ -160,7 +172,9 @@ class Importer:
             if rtype == "Patient":
                 self._patients(session, batch, refs, patients_seen)
             else:
-                self._records(session, rtype, batch, refs, medications, patients_seen)
+                if rtype == "CarePlan":
+                    self._condition_names(session, batch, by_type.get("Condition", []), names)
+                self._records(session, rtype, batch, refs, medications, patients_seen, names)
         if patients_seen:
             audit.record_many(session, self.actor, [audit.Entry(action="import", patient_id=pid,
                                                                 record_type="FhirImport") for pid in patients_seen])
@@ -219,7 +233,7 @@ class Importer:
     # --- clinical records -------------------------------------------------------------------------
 
     def _records(self, session: Session, rtype: str, batch: list[tuple[dict[str, Any], str | None]], refs: dict,
-                 medications: dict, seen: set) -> None:
+                 medications: dict, seen: set, names: dict[str, str]) -> None:
         model = MODELS[rtype]
         kind = clinical.KINDS[KINDS[rtype]]
         sources = [str(r.get("id") or "")[:90] for r, _ in batch]
@@ -236,7 +250,7 @@ class Importer:
                     self._remember(refs, rtype, url, source, known[source])
                 continue
             try:
-                for part, values in _record_values(rtype, resource, refs, medications):
+                for part, values in _record_values(rtype, resource, refs, medications, names):
                     ref = f"{source}#{part}" if part else source
                     if ref in known:
                         continue
@@ -254,6 +268,20 @@ class Importer:
                 self.summary.rejected[f"{rtype}: {_reason(err)}"] += 1
         if rows:
             session.execute(insert(model.__table__), rows)
+
+    def _condition_names(self, session: Session, plans: list, conditions: list, names: dict[str, str]) -> None:
+        """Names of the conditions care plans address: from this batch, else from conditions imported before."""
+        for resource, url in conditions:
+            display = writes.concept_name(resource.get("code"))
+            for key in (url, f"Condition/{resource.get('id')}"):
+                if key and display:
+                    names[key] = display
+        missing = {ref["reference"].split("/", 1)[1][:100] for plan, _ in plans for ref in plan.get("addresses", [])
+                   if ref.get("reference", "").startswith("Condition/") and ref["reference"] not in names}
+        if missing:
+            for source, display in session.execute(select(Condition.source_ref, Condition.display).where(
+                    Condition.organization_id == self.actor.organization_id, Condition.source_ref.in_(missing))):
+                names[f"Condition/{source}"] = display
 
     @staticmethod
     def _remember(refs: dict, rtype: str, url: str | None, source: str, row_id: uuid.UUID) -> None:
@@ -313,8 +341,8 @@ def _resolved(resource: dict[str, Any], refs: dict) -> dict[str, Any]:
     return out
 
 
-def _record_values(rtype: str, r: dict[str, Any], refs: dict,
-                   medications: dict) -> Iterator[tuple[str, dict[str, Any]]]:
+def _record_values(rtype: str, r: dict[str, Any], refs: dict, medications: dict,
+                   names: dict[str, str]) -> Iterator[tuple[str, dict[str, Any]]]:
     """(part, values) for each record a resource becomes (part is "" but for an Observation's components)."""
     r = _resolved(r, refs)
     if rtype == "Observation":
@@ -330,6 +358,11 @@ def _record_values(rtype: str, r: dict[str, Any], refs: dict,
         patient_id, values = writes.observation(r)
     elif rtype == "MedicationRequest":
         patient_id, values = _medication_request(r, medications)
+    elif rtype == "CarePlan":
+        patient_id, values = writes.outside_care_plan(r, [names[ref["reference"]] for ref in r.get("addresses", [])
+                                                          if ref.get("reference") in names])
+    elif rtype == "CareTeam":
+        patient_id, values = writes.outside_care_team(r)
     else:
         reader = {"Encounter": writes.encounter, "Condition": writes.condition, "Procedure": writes.procedure,
                   "AllergyIntolerance": writes.allergy, "MedicationStatement": writes.medication_statement,

@@ -66,6 +66,11 @@ def _coding(concept: dict[str, Any] | None, element: str, *, required: bool = Tr
             "display": first.get("display") or (concept or {}).get("text") or first["code"]}
 
 
+def concept_name(concept: dict[str, Any] | None) -> str | None:
+    """What a CodeableConcept is called: its text, else its first coding's display or code."""
+    return _coding(concept, "", required=False)["display"] or None
+
+
 def _status(concept: dict[str, Any] | None, default: str) -> str:
     codings = (concept or {}).get("coding", [])
     return codings[0]["code"].replace("-", "_") if codings and codings[0].get("code") else default
@@ -214,6 +219,63 @@ def encounter(r: dict[str, Any]) -> tuple[uuid.UUID, dict[str, Any]]:
               "facility_name": (r.get("serviceProvider") or {}).get("display")}
     return _patient_id(r.get("subject"), "Encounter.subject"), values
 
+
+def _period(r: dict[str, Any], element: str) -> dict[str, dt.datetime | None]:
+    period = r.get("period") or {}
+    return {"period_start": _instant(period["start"], f"{element}.period.start") if period.get("start") else None,
+            "period_end": _instant(period["end"], f"{element}.period.end") if period.get("end") else None}
+
+
+def outside_care_plan(r: dict[str, Any], addresses: list[str]) -> tuple[uuid.UUID, dict[str, Any]]:
+    """Another provider's care plan: named by its first category that is not the generic assess-plan one
+    (Synthea: "Diabetes self management plan"), with its activities; `addresses` are the problems' names."""
+    categories = [c for c in r.get("category", []) if not any(
+        k.get("code") == "assess-plan" for k in c.get("coding", []))] or r.get("category", [])
+    concept = _coding(categories[0], "CarePlan.category", required=False) if categories else {
+        "code": None, "system": None, "display": None}
+    title = r.get("title") or concept["display"]
+    if not title:
+        raise FhirInputError("CarePlan needs a title or a category", [("CarePlan.category", "name required")])
+    activities = []
+    for activity in r.get("activity", []):
+        detail = activity.get("detail") or {}
+        code = _coding(detail.get("code"), "CarePlan.activity.detail.code", required=False)
+        if code["display"]:
+            activities.append({"code": code["code"], "code_system": code["system"], "display": code["display"][:300],
+                               "status": (detail.get("status") or "").replace("-", "_") or None})
+    values = {"title": title[:300], "code": concept["code"], "code_system": concept["system"],
+              "status": r["status"].replace("-", "_"), **_period(r, "CarePlan"),
+              "provider": next((a.get("display") for a in r.get("author", []) if a.get("display")), None),
+              "addresses": [a[:300] for a in addresses], "activities": activities}
+    return _patient_id(r.get("subject"), "CarePlan.subject"), values
+
+
+_PATIENT_ROLE = "116154003"  # SNOMED CT: Patient (the role Synthea gives the patient's own entry)
+_MEMBER_KIND = {"Practitioner": "practitioner", "PractitionerRole": "practitioner", "Organization": "organization",
+                "RelatedPerson": "related_person"}
+
+
+def outside_care_team(r: dict[str, Any]) -> tuple[uuid.UUID, dict[str, Any]]:
+    """Another provider's care team: its clinicians and organisations (the patient's own entry is left out);
+    a member named by a conditional reference (Practitioner?identifier=system|NPI) keeps that identifier."""
+    members = []
+    for participant in r.get("participant", []):
+        member = participant.get("member") or {}
+        ref = member.get("reference", "")
+        kind = ref.split("?")[0].split("/")[0]
+        roles = {c.get("code") for concept in participant.get("role", []) for c in concept.get("coding", [])}
+        if kind == "Patient" or _PATIENT_ROLE in roles or ref == (r.get("subject") or {}).get("reference"):
+            continue  # the patient is not a member of their own outside team here
+        role = next((_coding(c, "CareTeam.participant.role", required=False)["display"]
+                     for c in participant.get("role", [])), None)
+        identifier = ref.split("|", 1)[1] if "?identifier=" in ref and "|" in ref else None
+        if member.get("display"):
+            members.append({"name": member["display"][:200], "role": role[:200] if role else None,
+                            "kind": _MEMBER_KIND.get(kind, "other"), "identifier": identifier})
+    values = {"name": r.get("name"), "status": r["status"].replace("-", "_"), **_period(r, "CareTeam"),
+              "organization": next((o.get("display") for o in r.get("managingOrganization", []) if o.get("display")),
+                                   None), "members": members}
+    return _patient_id(r.get("subject"), "CareTeam.subject"), values
 
 # FHIR type -> (clinical record kind, reader). Types here accept create and update.
 WRITABLE: dict[str, tuple[str, Callable[[dict[str, Any]], tuple[uuid.UUID, dict[str, Any]]]]] = {

@@ -26,6 +26,9 @@ from careloop.clinical.models import (
     Immunization,
     ImmunizationStatus,
     Observation,
+    OutsideCarePlan,
+    OutsideCareTeam,
+    OutsideStatus,
     Procedure,
 )
 from careloop.medications.models import Adherence, Medication, MedicationStatus
@@ -56,6 +59,8 @@ class Clinical:
     low_adherence: list[str]  # medicines or classes under 80% of days covered (medications/rules.py)
     procedures: list[Procedure]  # the most recent
     immunizations: list[Immunization]  # the most recent
+    outside_plans: list[OutsideCarePlan]  # other providers' active care plans
+    outside_teams: list[OutsideCareTeam]  # other providers' active care teams
 
 
 @dataclass(frozen=True)
@@ -118,6 +123,12 @@ def _clinical(session: Session, patient_id: uuid.UUID) -> Clinical:
         .order_by(Immunization.occurred_at.desc()).limit(RECENT_PROCEDURES)).all()
     return Clinical(conditions=list(conditions), medications=list(medications), allergies=allergies,
                     procedures=list(procedures), immunizations=list(immunizations),
+                    outside_plans=list(session.scalars(select(OutsideCarePlan).where(
+                        OutsideCarePlan.patient_id == patient_id, OutsideCarePlan.status == OutsideStatus.ACTIVE)
+                        .order_by(OutsideCarePlan.period_start.desc().nulls_last()))),
+                    outside_teams=list(session.scalars(select(OutsideCareTeam).where(
+                        OutsideCareTeam.patient_id == patient_id, OutsideCareTeam.status == OutsideStatus.ACTIVE)
+                        .order_by(OutsideCareTeam.period_start.desc().nulls_last()))),
                     encounters=list(encounters), latest=latest, trends=trends,
                     admission=_current_admission(session, patient_id),
                     low_adherence=list(session.scalars(select(Adherence.label).where(
