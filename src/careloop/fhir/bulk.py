@@ -27,7 +27,7 @@ from typing import Any
 
 import orjson
 from pydantic import ValidationError
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from careloop import clock
@@ -96,6 +96,8 @@ class Importer:
     def __init__(self, factory: sessionmaker[Session] | None, actor: Actor, coordinator_id: uuid.UUID) -> None:
         self.factory, self.actor, self.coordinator_id = factory, actor, coordinator_id
         self.summary = Summary()
+        self._added: Counter = Counter()  # rows added per table since its statistics were last refreshed
+        self._analyzed: Counter = Counter()  # rows it had then (as far as this import knows)
 
     # --- entry points ------------------------------------------------------------------------------
 
@@ -218,7 +220,9 @@ class Importer:
                 self.summary.imported["Patient"] += 1
             pending.append((key, url, source))
         if new:
-            for patient in patients.create_patients(session, self.actor, new):
+            made = patients.create_patients(session, self.actor, new)
+            self._refresh_statistics(session, Patient.__tablename__, len(made))
+            for patient in made:
                 by_mrn[(patient.mrn_authority, patient.mrn)] = patient.id
         for key, url, source in pending:
             self._remember_patient(refs, seen, url, source, by_mrn[key])
@@ -268,6 +272,7 @@ class Importer:
                 self.summary.rejected[f"{rtype}: {_reason(err)}"] += 1
         if rows:
             session.execute(insert(model.__table__), rows)
+            self._refresh_statistics(session, model.__tablename__, len(rows))
 
     def _condition_names(self, session: Session, plans: list, conditions: list, names: dict[str, str]) -> None:
         """Names of the conditions care plans address: from this batch, else from conditions imported before."""
@@ -282,6 +287,18 @@ class Importer:
             for source, display in session.execute(select(Condition.source_ref, Condition.display).where(
                     Condition.organization_id == self.actor.organization_id, Condition.source_ref.in_(missing))):
                 names[f"Condition/{source}"] = display
+
+    def _refresh_statistics(self, session: Session, table: str, added: int) -> None:
+        """On PostgreSQL, ANALYZE a table each time this import has doubled it (at least 5,000 rows): the
+        planner, and the plans psycopg prepared while the table was small, otherwise keep treating it as
+        nearly empty and look rows up by sequential scan, so a large import slows down as it grows."""
+        if session.get_bind().dialect.name != "postgresql":
+            return
+        self._added[table] += added
+        if self._added[table] >= max(5000, self._analyzed[table]):
+            session.execute(text(f"ANALYZE {table}"))  # table names come from the models, never from input
+            self._analyzed[table] += self._added[table]
+            self._added[table] = 0
 
     @staticmethod
     def _remember(refs: dict, rtype: str, url: str | None, source: str, row_id: uuid.UUID) -> None:
