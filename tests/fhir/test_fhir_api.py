@@ -96,10 +96,11 @@ def test_capability_statement_is_public_and_valid(client):
     types = {r["type"] for r in statement["rest"][0]["resource"]}
     assert types == {"Patient", "Condition", "Encounter", "Observation", "AllergyIntolerance", "MedicationStatement",
                      "Practitioner", "CarePlan", "Goal", "Task", "ServiceRequest", "Organization",
-                     "PractitionerRole", "AuditEvent", "Procedure", "Immunization", "CareTeam"}
+                     "PractitionerRole", "AuditEvent", "Procedure", "Immunization", "CareTeam",
+                     "MedicationRequest"}
     interactions = {r["type"]: {i["code"] for i in r["interaction"]} for r in statement["rest"][0]["resource"]}
     writable = {"Condition", "Encounter", "Observation", "AllergyIntolerance", "MedicationStatement", "Procedure",
-                "Immunization"}
+                "Immunization", "MedicationRequest"}
     for name, codes in interactions.items():
         assert codes == ({"read", "search-type", "create", "update"} if name in writable else {"read", "search-type"})
     assert {o["name"] for o in statement["rest"][0]["operation"]} == {"export", "patient-export", "group-export"}

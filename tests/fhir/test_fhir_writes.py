@@ -172,3 +172,34 @@ def test_procedures_and_immunizations_round_trip(client, session, world):
     assert [e["resource"]["id"] for e in dated["entry"]] == [procedure["id"]]
     api = client.get(f"/api/v1/patients/{patient.id}/immunizations", headers=headers)
     assert api.status_code == 200 and api.json()[0]["code"] == cvx
+
+
+def test_medication_requests_are_the_practice_list(client, session, world):
+    """US Core's contained-medication request lands on the practice's list and reads back as a
+    MedicationRequest; a discharge-list entry is a MedicationStatement only."""
+    from careloop.auth.actor import system_actor
+    from careloop.clinical import service as clinical
+
+    patient, _, headers = world
+    example = json.loads((SHARED_DATA / "fhir-examples" / "us-core-9.0.0" /
+                          "medicationrequest-contained-oral-axid.json").read_text())
+    for key in ("id", "meta", "requester", "text"):
+        example.pop(key, None)
+    example["subject"] = {"reference": f"Patient/{patient.id}"}
+    made = client.post("/fhir/MedicationRequest", headers=headers, content=json.dumps(example))
+    assert made.status_code == 201, made.text
+    request = _valid(made.json())
+    assert request["intent"] == "plan" and request["medicationCodeableConcept"]["coding"][0]["code"] == "582620"
+    assert request["dosageInstruction"][0]["text"] == "10 mL bid" and request["authoredOn"] == "2008-04-05"
+
+    meds = clinical.KINDS["medications"]
+    discharge = clinical.create_record(session, system_actor(patient.organization_id), meds, patient.id,
+                                       meds.create(display="furosemide 40 MG Oral Tablet", code="313988",
+                                                   source="hospital_discharge"))
+    session.commit()
+    found = client.get(f"/fhir/MedicationRequest?patient={patient.id}", headers=headers).json()
+    assert [e["resource"]["id"] for e in found["entry"]] == [request["id"]]
+    assert client.get(f"/fhir/MedicationRequest/{discharge.id}", headers=headers).status_code == 404
+    assert client.get(f"/fhir/MedicationStatement/{discharge.id}", headers=headers).status_code == 200
+    statement = client.get(f"/fhir/MedicationStatement/{request['id']}", headers=headers).json()
+    assert statement["category"]["coding"][0]["code"] == "practice"

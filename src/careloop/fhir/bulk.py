@@ -374,7 +374,7 @@ def _record_values(rtype: str, r: dict[str, Any], refs: dict, medications: dict,
             return
         patient_id, values = writes.observation(r)
     elif rtype == "MedicationRequest":
-        patient_id, values = _medication_request(r, medications)
+        patient_id, values = writes.medication_request(r, medications)
     elif rtype == "CarePlan":
         patient_id, values = writes.outside_care_plan(r, [names[ref["reference"]] for ref in r.get("addresses", [])
                                                           if ref.get("reference") in names])
@@ -386,29 +386,6 @@ def _record_values(rtype: str, r: dict[str, Any], refs: dict, medications: dict,
                   "Immunization": writes.immunization}[rtype]
         patient_id, values = reader(r)
     yield "", {**values, "patient_id": patient_id}
-
-
-_REQUEST_STATUS = {"active": "active", "on-hold": "on_hold", "completed": "completed", "stopped": "stopped",
-                   "cancelled": "stopped", "entered-in-error": "entered_in_error"}
-
-
-def _medication_request(r: dict[str, Any], medications: dict) -> tuple[uuid.UUID, dict[str, Any]]:
-    """A prescription as an entry of the practice's medication list."""
-    reference = (r.get("medicationReference") or {}).get("reference")
-    concept = r.get("medicationCodeableConcept") or (medications.get(reference) or {}).get("code")
-    statement = {"resourceType": "MedicationStatement", "status": _REQUEST_STATUS.get(r.get("status"), "completed"),
-                 "medicationCodeableConcept": concept, "subject": r.get("subject"),
-                 "category": {"coding": [{"system": "https://careloop.dev/fhir/CodeSystem/medication-list-source",
-                                          "code": "practice"}]},
-                 "effectivePeriod": {"start": r["authoredOn"]} if r.get("authoredOn") else None}
-    dosage = (r.get("dosageInstruction") or [{}])[0]
-    timing = ((dosage.get("timing") or {}).get("repeat") or {})
-    if dosage.get("text"):
-        statement["dosage"] = [{"text": dosage["text"]}]
-    elif timing.get("frequency"):
-        statement["dosage"] = [{"text": f"{timing['frequency']} per {timing.get('period', 1)} "
-                                        f"{timing.get('periodUnit', 'd')}"}]
-    return writes.medication_statement({k: v for k, v in statement.items() if v is not None})
 
 
 def _reason(err: Exception) -> str:

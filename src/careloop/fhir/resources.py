@@ -21,7 +21,7 @@ from careloop.auth.permissions import Permission
 from careloop.care_plans.models import CarePlan, Goal
 from careloop.care_teams.models import CareTeamMember
 from careloop.clinical.models import SNOMED, Allergy, Condition, Encounter, Immunization, Observation, Procedure
-from careloop.medications.models import Medication
+from careloop.medications.models import Medication, MedicationSource
 from careloop.organizations.models import Organization
 from careloop.patients.models import Patient
 from careloop.referrals.models import Provider, Referral
@@ -55,6 +55,7 @@ class ResourceType:
     patient_column: str | None = "patient_id"  # None: not about a patient (visible within the organisation)
     org_column: str | None = "organization_id"  # None: the organisation comes through the patient
     updated_column: str = "updated_at"  # `_lastUpdated`, `meta.lastUpdated`, Last-Modified
+    where: tuple[Any, ...] = ()  # SQL conditions: the rows of the model this type covers (default all)
     parse_id: Callable[[str], Any] = uuid.UUID  # the logical id as stored (ValueError when it cannot be one)
 
 
@@ -214,6 +215,25 @@ def medication_statement(row: Medication) -> dict[str, Any]:
                                                                       ("end", row.end_date)) if v}
     return resource
 
+
+_REQUEST_STATUS = {"active": "active", "on_hold": "on-hold", "completed": "completed", "stopped": "stopped",
+                   "entered_in_error": "entered-in-error"}
+
+
+def medication_request(row: Medication) -> dict[str, Any]:
+    """An entry of the practice's medication list as the practice's plan for the medicine (intent `plan`:
+    CareLoop records what is prescribed; it does not send prescriptions)."""
+    resource: dict[str, Any] = {
+        "resourceType": "MedicationRequest", "id": str(row.id), "meta": _meta(row),
+        "status": _REQUEST_STATUS[row.status.value], "intent": "plan",
+        "medicationCodeableConcept": _coding(row.code_system, row.code, row.display), "subject": _subject(row),
+    }
+    if row.start_date:
+        resource["authoredOn"] = row.start_date.isoformat()
+    dosage = " ".join(p for p in (row.dose, row.route, row.frequency) if p)
+    if dosage:
+        resource["dosageInstruction"] = [{"text": dosage}]
+    return resource
 
 def practitioner(row: Staff) -> dict[str, Any]:
     resource: dict[str, Any] = {
@@ -485,6 +505,12 @@ TYPES: dict[str, ResourceType] = {t.name: t for t in (
         "status": SearchParam("token", ("status",), values=_hyphen_to_underscore),
         "category": SearchParam("token", ("source",)),
     }, date_column="start_date"),
+    ResourceType("MedicationRequest", Medication, Permission.CLINICAL_READ, medication_request, {
+        **_COMMON, "patient": _PATIENT_REF, "subject": _PATIENT_REF,
+        "code": SearchParam("token", ("code", "code_system")),
+        "status": SearchParam("token", ("status",), values=_hyphen_to_underscore),
+        "authoredon": SearchParam("date", ("start_date",)),
+    }, date_column="start_date", where=(Medication.source == MedicationSource.PRACTICE,)),
     ResourceType("Practitioner", Staff, Permission.STAFF_READ, practitioner, {
         **_COMMON, "identifier": SearchParam("identifier", ("npi",)),
         "active": SearchParam("token", ("is_active",), values=lambda v: v == "true"),

@@ -180,8 +180,9 @@ def visible(rtype: ResourceType, actor: Actor) -> list[ColumnElement[bool]]:
     """Rows of the actor's organisation whose patient the actor may open (care team, break-glass, scope)."""
     model = rtype.model
     if model is Patient:
-        return [access.visible_patients(actor)]
+        return [access.visible_patients(actor), *rtype.where]
     found = [getattr(model, rtype.org_column) == actor.organization_id] if rtype.org_column else []
+    found += rtype.where
     if rtype.patient_column is not None:
         patient_ids = select(Patient.id).where(access.visible_patients(actor))
         found.append(getattr(model, rtype.patient_column).in_(patient_ids))
@@ -211,6 +212,9 @@ def load(session: Session, actor: Actor, rtype: ResourceType, record_id: Any) ->
     if rtype.model is Patient:
         return access.load_patient(session, actor, record_id, rtype.permission)
     row = session.get(rtype.model, record_id)
+    if row is not None and rtype.where and session.scalar(
+            select(rtype.model.id).where(rtype.model.id == record_id, *rtype.where)) is None:
+        row = None  # a row of the model this type does not cover (e.g. a discharge list entry)
     org = getattr(row, rtype.org_column) if row is not None and rtype.org_column else None
     if row is not None and rtype.org_column is None and rtype.patient_column is not None:
         org = session.scalar(select(Patient.organization_id).where(Patient.id == getattr(row, rtype.patient_column)))

@@ -203,6 +203,30 @@ def medication_statement(r: dict[str, Any]) -> tuple[uuid.UUID, dict[str, Any]]:
     return _patient_id(r.get("subject"), "MedicationStatement.subject"), values
 
 
+_REQUEST_STATUS = {"active": "active", "on-hold": "on_hold", "completed": "completed", "stopped": "stopped",
+                   "cancelled": "stopped", "entered-in-error": "entered_in_error"}
+
+
+def medication_request(r: dict[str, Any], medications: dict[str, dict[str, Any]] | None = None
+                       ) -> tuple[uuid.UUID, dict[str, Any]]:
+    """A prescription as an entry of the practice's medication list (the medicine given inline, contained, or
+    as a Medication resource of the same bundle in `medications`)."""
+    reference = (r.get("medicationReference") or {}).get("reference")
+    concept = (r.get("medicationCodeableConcept") or ((medications or {}).get(reference) or {}).get("code")
+               or (_contained(r, r.get("medicationReference")) or {}).get("code"))
+    statement = {"resourceType": "MedicationStatement", "status": _REQUEST_STATUS.get(r.get("status"), "completed"),
+                 "medicationCodeableConcept": concept, "subject": r.get("subject"),
+                 "category": {"coding": [{"system": _SOURCE_SYSTEM, "code": "practice"}]},
+                 "effectivePeriod": {"start": r["authoredOn"]} if r.get("authoredOn") else None}
+    dosage = (r.get("dosageInstruction") or [{}])[0]
+    timing = ((dosage.get("timing") or {}).get("repeat") or {})
+    if dosage.get("text"):
+        statement["dosage"] = [{"text": dosage["text"]}]
+    elif timing.get("frequency"):
+        statement["dosage"] = [{"text": f"{timing['frequency']} per {timing.get('period', 1)} "
+                                        f"{timing.get('periodUnit', 'd')}"}]
+    return medication_statement({k: v for k, v in statement.items() if v is not None})
+
 def encounter(r: dict[str, Any]) -> tuple[uuid.UUID, dict[str, Any]]:
     period = r.get("period") or {}
     klass = (r.get("class") or {}).get("code", "AMB")
@@ -282,7 +306,7 @@ WRITABLE: dict[str, tuple[str, Callable[[dict[str, Any]], tuple[uuid.UUID, dict[
     "Condition": ("conditions", condition), "Observation": ("observations", observation),
     "AllergyIntolerance": ("allergies", allergy), "MedicationStatement": ("medications", medication_statement),
     "Encounter": ("encounters", encounter), "Procedure": ("procedures", procedure),
-    "Immunization": ("immunizations", immunization),
+    "Immunization": ("immunizations", immunization), "MedicationRequest": ("medications", medication_request),
 }
 
 
