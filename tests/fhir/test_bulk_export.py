@@ -228,3 +228,32 @@ def test_cli_export_writes_the_files_and_refuses_bad_input(tmp_path, monkeypatch
         assert code == 2 and "_type" in output
         code, output = run("export", str(tmp_path / "y"), "--org", "Lakeside Practice", "--coordinator", "no@x.y")
         assert code == 2 and "no staff member" in output.lower()
+
+
+def test_an_export_does_not_hold_the_sqlite_write_lock_between_pages(tmp_path, monkeypatch):
+    """Each page is read in its own transaction: while the export is between pages, the application writes."""
+    import sqlite3
+
+    from careloop.auth.actor import system_actor
+    from careloop.db import make_engine, make_session_factory, session_scope
+    from careloop.fhir.resources import TYPES
+    from careloop.migrate import upgrade
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'lock.db'}")
+    upgrade(engine)
+    factory = make_session_factory(engine)
+    with session_scope(factory) as session:
+        org = make_org(session)
+        coordinator = make_staff(session, org)
+        for _ in range(5):
+            make_patient(session, org, coordinator)
+    monkeypatch.setattr(export, "PAGE", 2)
+    pages = export._resources(factory, system_actor(org.id), TYPES["Patient"], None, "system", None)
+    first = next(pages)  # the first page is read; the generator waits with two patients in hand
+    writer = sqlite3.connect(tmp_path / "lock.db", timeout=0.2, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")  # would raise "database is locked" if the export still held the lock
+    writer.execute("UPDATE organization SET name = name")
+    writer.execute("COMMIT")
+    writer.close()
+    assert first[0]["resourceType"] == "Patient" and len([first, *pages]) == 5
+    engine.dispose()

@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import shutil
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -156,14 +156,14 @@ def run_job(factory: sessionmaker[Session] | None, job_id: uuid.UUID, *, folder:
     for name in types:
         rtype = TYPES[name]
         count = 0
-        with (folder / f"{name}.ndjson").open("wb") as out, session_scope(factory) as session:
-            for row in _rows(session, actor, rtype, since, level, group_id):
-                out.write(orjson.dumps(rtype.build(row)) + b"\n")
+        with (folder / f"{name}.ndjson").open("wb") as out:
+            for resource, patient_id in _resources(factory, actor, rtype, since, level, group_id):
+                out.write(orjson.dumps(resource) + b"\n")
                 count += 1
                 if progress and count % PAGE == 0:
                     progress(name, PAGE)
-                if rtype.patient_column:
-                    patients.add(getattr(row, rtype.patient_column))
+                if patient_id is not None:
+                    patients.add(patient_id)
         output.append({"type": name, "count": count})
         if progress:
             progress(name, count % PAGE)
@@ -177,9 +177,11 @@ def run_job(factory: sessionmaker[Session] | None, job_id: uuid.UUID, *, folder:
                                                        record_id=str(job.id)) for pid in sorted(patients)])
 
 
-def _rows(session: Session, actor: Actor, rtype: ResourceType, since: dt.datetime | None, level: str,
-          group_id: uuid.UUID | None):
-    """Every row of the type the job may export, in keyset pages (memory stays flat)."""
+def _resources(factory: sessionmaker[Session] | None, actor: Actor, rtype: ResourceType, since: dt.datetime | None,
+               level: str, group_id: uuid.UUID | None) -> Iterator[tuple[dict[str, Any], Any]]:
+    """(resource, patient id) for every row of the type the job may export, in keyset pages of PAGE rows,
+    each page read in its own short transaction: memory stays flat, and on SQLite (where every transaction
+    takes the write lock) the application's writers wait milliseconds, not the length of the export."""
     query = search.Query(count=PAGE)
     if since is not None:
         query.where.append(getattr(rtype.model, rtype.updated_column) > since)
@@ -190,14 +192,16 @@ def _rows(session: Session, actor: Actor, rtype: ResourceType, since: dt.datetim
         query.where.append(getattr(rtype.model, rtype.patient_column).in_(panel))
     after = None
     while True:
-        rows = list(session.scalars(search.statement(rtype, actor, query, after)))
-        page, more = rows[:PAGE], len(rows) > PAGE
-        yield from page
+        with session_scope(factory) as session:
+            rows = list(session.scalars(search.statement(rtype, actor, query, after)))
+            page, more = rows[:PAGE], len(rows) > PAGE
+            built = [(rtype.build(row), getattr(row, rtype.patient_column) if rtype.patient_column else None)
+                     for row in page]
+            if page:
+                after = (search.sort_value(rtype, query, page[-1]), str(page[-1].id))
+        yield from built
         if not more:
             return
-        last = page[-1]
-        after = (search.sort_value(rtype, query, last), str(last.id))
-        session.expunge_all()
 
 
 def _expire(session: Session) -> None:
