@@ -257,3 +257,15 @@ def test_an_export_does_not_hold_the_sqlite_write_lock_between_pages(tmp_path, m
     writer.close()
     assert first[0]["resourceType"] == "Patient" and len([first, *pages]) == 5
     engine.dispose()
+
+
+def test_a_queued_export_of_a_deactivated_user_fails_without_writing(client, session, session_factory, world):
+    headers = world["token"]()
+    status_url = _kick_off(client, "/fhir/$export?_type=Patient", headers)
+    job_id = uuid.UUID(status_url.rsplit("/", 1)[1])
+    world["supervisor"].is_active = False
+    session.commit()
+    export.run_pending(session_factory)
+    session.expire_all()
+    job = session.get(ExportJob, job_id)
+    assert job.status == "failed" and job.output == [] and not (export.export_dir() / str(job_id)).exists()

@@ -48,6 +48,8 @@ def export_dir() -> Path:
 def kick_off(session: Session, actor: Actor, level: str, *, types: str | None, since: str | None,
              group_id: uuid.UUID | None, request_url: str) -> ExportJob:
     """Validate the request and queue the job (202 with its status URL at the edge)."""
+    actor.require(Permission.PATIENT_READ)
+    actor.require(Permission.BULK_EXPORT)
     allowed = PATIENT_TYPES if level in ("patient", "group") else tuple(TYPES)
     wanted = [t.strip() for t in types.split(",") if t.strip()] if types else list(allowed)
     unknown = [t for t in wanted if t not in allowed]
@@ -148,6 +150,10 @@ def run_job(factory: sessionmaker[Session] | None, job_id: uuid.UUID, *, folder:
     the manifest appears when all are written. `progress(type, resources written)` is told as it goes."""
     with session_scope(factory) as session:
         job = session.get(ExportJob, job_id)
+        requester = session.get(Staff, job.requested_by_id) if job.requested_by_id else None
+        if requester is not None and not requester.is_active:  # access ends with the account
+            job.status, job.error = "failed", "The requester's account is no longer active"
+            return
         job.status, job.transaction_time = "running", clock.now()
         actor, types, since, level, group_id = _actor(job), list(job.types), job.since, job.level, job.group_id
     folder = folder or export_dir() / str(job_id)
