@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Engine, func, select
 
+import careloop.models  # noqa: F401  (every table in Base.metadata: the writer reads their columns)
 from careloop import clock
 from careloop.auth.passwords import hash_password
 from careloop.db import Base, make_session_factory, session_scope
