@@ -11,7 +11,7 @@ import sys
 def _careloop(tmp_path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "CARELOOP_DATABASE_URL": f"sqlite:///{tmp_path / 'fresh.db'}",
            "CARELOOP_VAR_DIR": str(tmp_path / "var"), "CARELOOP_EXPORT_DIR": str(tmp_path / "exports")}
-    return subprocess.run([sys.executable, "-m", "careloop.cli", *args], capture_output=True, text=True, env=env,
+    return subprocess.run([sys.executable, "-m", "careloop.cli", *args], capture_output=True, text=True, env=env,  # noqa: S603
                           timeout=300, check=False)
 
 
