@@ -10,7 +10,7 @@ from sqlalchemy import func, select, text
 
 from careloop.auth.passwords import verify_password
 from careloop.care_teams.models import CareTeamMember
-from careloop.clinical.models import Condition, Encounter, Observation
+from careloop.clinical.models import Condition, Encounter, Immunization, Observation, Procedure
 from careloop.db import make_session_factory, session_scope
 from careloop.errors import Conflict
 from careloop.medications.models import Medication
@@ -96,6 +96,28 @@ def test_medications_match_conditions(fresh_engine):
         for pid, rxnorm in session.execute(select(Medication.patient_id, Medication.code)):
             assert conditions.get(pid, set()) & allowed[rxnorm], f"{rxnorm} without an indication"
 
+
+def test_immunizations_and_procedures_follow_age_sex_and_conditions(fresh_engine):
+    load_demo(fresh_engine, patients=400, seed=3, anchor=ANCHOR)
+    with session_scope(make_session_factory(fresh_engine)) as session:
+        people = {p.id: p for p in session.scalars(select(Patient))}
+        conditions: dict = {}
+        for pid, code in session.execute(select(Condition.patient_id, Condition.code)):
+            conditions.setdefault(pid, set()).add(code[:3])
+        procedures = session.execute(select(Procedure.patient_id, Procedure.code, Procedure.performed_at)).all()
+        shots = session.execute(select(Immunization.patient_id, Immunization.code, Immunization.occurred_at)).all()
+    assert procedures and shots
+    for pid, code, when in procedures:
+        age = (ANCHOR - people[pid].birth_date).days // 365
+        assert when.date() < ANCHOR
+        if code == "24623002":
+            assert people[pid].sex.value == "female" and 50 <= age <= 74  # screening mammography
+        elif code == "73761001":
+            assert 45 <= age <= 75  # screening colonoscopy
+        elif code == "40701008":
+            assert "I50" in conditions[pid]  # echocardiography for heart failure
+    for pid, code, when in shots:
+        assert when.date() < ANCHOR and (ANCHOR - people[pid].birth_date).days // 365 >= (65 if code == "33" else 18)
 
 def test_labs_follow_disease_control(fresh_engine):
     load_demo(fresh_engine, patients=1500, seed=5, anchor=ANCHOR)

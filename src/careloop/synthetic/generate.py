@@ -140,6 +140,52 @@ def make_patient(rng: random.Random, ctx: Context, index: int, batch: Batch) -> 
     from careloop.synthetic.encounters import encounters_for
 
     encounters_for(rng, ctx, patient_id, age, conditions, control, batch)
+    # Its own random stream (seeded by the patient's id): adding these records changed nobody else's data.
+    _prevention(random.Random(patient_id), ctx, patient_id, age, sex, conditions, batch)
+
+
+_CVX, _FLU = "http://hl7.org/fhir/sid/cvx", ("150", "Influenza, injectable, quadrivalent, preservative free")
+_VACCINES = (  # (minimum age, share vaccinated, CVX, name, years ago at most)
+    (65, 0.62, "33", "Pneumococcal polysaccharide vaccine, 23 valent", 6),
+    (50, 0.35, "187", "Zoster vaccine recombinant", 5),
+    (18, 0.45, "115", "Tdap", 10),
+)
+_PROCEDURES = {  # condition -> (SNOMED CT, name, share with one on file)
+    "heart_failure": ("40701008", "Echocardiography", 0.8),
+    "copd": ("127783003", "Spirometry", 0.7),
+}
+
+
+def _prevention(rng: random.Random, ctx: Context, patient_id: str, age: int, sex: str, conditions: list[str],
+                batch: Batch) -> None:
+    """Immunizations (seasonal influenza, pneumococcal, zoster, Tdap) and procedures (screening and the tests
+    the chronic conditions call for), as a practice's record would hold them."""
+    def when(years: float) -> str:
+        return ts(dt.datetime.combine(ctx.anchor, dt.time(10)) - dt.timedelta(days=rng.randint(20, int(365 * years))))
+
+    def vaccine(code: str, display: str, moment: str) -> None:
+        batch.add("immunization", {**_record(rng, ctx, patient_id), "code_system": _CVX, "code": code,
+                                   "display": display, "status": "completed", "occurred_at": moment,
+                                   "lot_number": f"L{rng.randint(10000, 99999)}", "encounter_id": None})
+
+    def procedure(code: str, display: str, moment: str, reason: str | None) -> None:
+        batch.add("procedure", {**_record(rng, ctx, patient_id), "code_system": vocab.SNOMED, "code": code,
+                                "display": display, "status": "completed", "performed_at": moment,
+                                "performed_end_at": None, "reason": reason, "encounter_id": None})
+
+    if age >= 50 and rng.random() < 0.6:
+        vaccine(*_FLU, when(0.9))
+    for minimum, share, code, display, years in _VACCINES:
+        if age >= minimum and rng.random() < share:
+            vaccine(code, display, when(years))
+    if 45 <= age <= 75 and rng.random() < 0.55:
+        procedure("73761001", "Colonoscopy", when(9), "Colorectal cancer screening")
+    if sex == "female" and 50 <= age <= 74 and rng.random() < 0.6:
+        procedure("24623002", "Screening mammography", when(2), "Breast cancer screening")
+    for key in conditions:
+        code, display, share = _PROCEDURES.get(key, (None, None, 0.0))
+        if code and rng.random() < share:
+            procedure(code, display, when(2), vocab.CONDITION_BY_KEY[key].icd10[0][1])
 
 
 def _stamps(ctx: Context) -> dict:

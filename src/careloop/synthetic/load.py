@@ -31,7 +31,7 @@ DEMO_PASSWORD = "careloop-demo-2026"
 DEMO_DOMAIN = "demo.careloop.test"
 CHUNK = 1000
 TABLE_ORDER = ("provider", "community_service", "patient", "care_team_member", "condition", "medication", "allergy",
-               "encounter", "observation")
+               "encounter", "observation", "procedure", "immunization")
 # Demo sign-ins: the first staff member of each role gets the well-known address.
 DEMO_ROLES = (("coordinator", "care_coordinator"), ("nurse", "rn_care_manager"), ("pcp", "primary_care_physician"),
               ("social", "social_worker"), ("pharmacist", "pharmacist"), ("supervisor", "supervisor"),
