@@ -7,7 +7,7 @@ import datetime as dt
 import enum
 import uuid
 
-from sqlalchemy import JSON, Float, ForeignKey, Index, String
+from sqlalchemy import JSON, Float, ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from careloop.db import Base, IdMixin, VersionedMixin
@@ -113,8 +113,14 @@ class PatientRecordMixin(IdMixin, VersionedMixin):
     source_ref: Mapped[str | None] = mapped_column(String(100))
 
 
+_IMPORTED = text("source_ref IS NOT NULL")
+
+
 def source_index(table: str) -> Index:
-    return Index(f"uq_{table}_source_ref", "organization_id", "source_ref", unique=True)
+    """Unique per organisation, and partial: records that came from no file (nearly all) stay out of it, so
+    it costs nothing when they are written; `source_ref = x` / `IN (...)` lookups can still use it."""
+    return Index(f"uq_{table}_source_ref", "organization_id", "source_ref", unique=True,
+                 sqlite_where=_IMPORTED, postgresql_where=_IMPORTED)
 
 
 class Condition(PatientRecordMixin, Base):

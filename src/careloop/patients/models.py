@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from careloop.clinical.models import source_index
 from careloop.db import Base, IdMixin, TimestampMixin, VersionedMixin
 from careloop.enums import enum_column
 
@@ -39,7 +40,7 @@ class Patient(IdMixin, VersionedMixin, Base):
         Index("ix_patient_org_alt_name", "organization_id", "alt_name_key"),
         Index("ix_patient_org_birth_date", "organization_id", "birth_date"),
         Index("ix_patient_org_dedupe", "organization_id", "dedupe_key"),
-        Index("uq_patient_source_ref", "organization_id", "source_ref", unique=True),
+        source_index("patient"),
     )
 
     organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organization.id"))
