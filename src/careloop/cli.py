@@ -250,19 +250,20 @@ def import_fhir(path: Annotated[Path, typer.Argument(exists=True, help="A .json 
                 ) -> None:
     """Import FHIR R4 data (idempotent, resumable); prints what was imported, already there, not modeled."""
     from careloop.auth.actor import system_actor
-    from careloop.fhir.bulk import Importer, files_of
+    from careloop.fhir import bulk
     from careloop.organizations.service import find_organization
     from careloop.staff.models import Staff
 
     with unit_of_work() as session:
         organization = find_organization(session, org)
-        staff = session.scalar(select(Staff).where(Staff.email == coordinator.strip().lower(),
-                                                   Staff.organization_id == organization.id))
-        if staff is None or not staff.is_active:
+        actor = system_actor(organization.id, "careloop-import")
+        staff_id = session.scalar(select(Staff.id).where(Staff.email == coordinator.strip().lower(),
+                                                         Staff.organization_id == organization.id))
+        if staff_id is None:
             raise InvalidInput("No active staff member with that e-mail in the organisation", field="coordinator")
-        org_id, staff_id = organization.id, staff.id
-    files = files_of(path)
-    importer = Importer(None, system_actor(org_id, "careloop-import"), staff_id)
+        staff_id = bulk.coordinator(session, actor, staff_id)
+    files = bulk.files_of(path)
+    importer = bulk.Importer(None, actor, staff_id)
     with Progress(TextColumn("importing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                   console=err) as progress:
         task = progress.add_task("import", total=len(files))

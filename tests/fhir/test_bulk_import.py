@@ -235,3 +235,17 @@ def test_cli_import_prints_the_summary(tmp_path, monkeypatch):
         assert code == 0 and "0 files imported, 1 already imported" in output
         code, output = run("import", str(folder), "--org", "Lakeside Practice", "--coordinator", "nobody@x.y")
         assert code == 2 and "no active staff member" in output.lower()
+
+
+def test_import_refuses_a_coordinator_who_cannot_hold_the_role_before_reading_anything(client, session,
+                                                                                       org_and_coordinator):
+    org, _ = org_and_coordinator
+    supervisor = make_staff(session, org, StaffRole.SUPERVISOR)
+    scheduler = make_staff(session, org, StaffRole.SCHEDULER)
+    headers = {**auth(make_token(session, supervisor)), "Content-Type": "application/fhir+json",
+               "Accept": "application/fhir+json"}
+    session.commit()
+    body = next(STANDARD.glob("Juana*.json")).read_bytes()
+    refused = client.post(f"/fhir/$import?coordinator={scheduler.id}", headers=headers, content=body)
+    assert refused.status_code == 422 and "coordinator" in refused.text and "scheduler" in refused.text
+    assert _count(session, Patient) == 0 and _count(session, Encounter) == 0

@@ -40,7 +40,6 @@ from careloop.etags import if_match
 from careloop.fhir import bulk, export, search, transaction, writes
 from careloop.fhir.resources import TYPES, ResourceType
 from careloop.routing import db, router
-from careloop.staff.models import Staff
 
 FHIR_JSON = "application/fhir+json"
 CURSOR_PURPOSE = "fhir-search-cursor"
@@ -158,11 +157,7 @@ def export_cancel(job_id: uuid.UUID, session: Db, actor: Exporter) -> Response:
 
 @api.get("/$export-file/{job_id}/{file_name}", summary="One NDJSON file of a finished export (audited)")
 def export_file(job_id: uuid.UUID, file_name: str, session: Db, actor: Exporter) -> Response:
-    job = export.load_job(session, actor, job_id)
-    type_name = file_name.removesuffix(".ndjson")
-    path = export.file_path(job, type_name)
-    audit.record(session, actor, "export_download", record_type="FhirExport", record_id=str(job.id),
-                 detail={"type": type_name})
+    path, _ = export.file_for(session, actor, job_id, file_name)
     return FileResponse(path, media_type="application/fhir+ndjson")
 
 
@@ -226,10 +221,7 @@ async def bulk_import(request: Request, session: Db, actor: Importer, coordinato
     `coordinator` as their care coordinator); the answer says what was imported, already there, not modeled
     and rejected (by reason). The Bulk Data IG's asynchronous $import fetches URLs: CareLoop never fetches."""
     _negotiate(request)
-    staff = session.get(Staff, coordinator)
-    if staff is None or staff.organization_id != actor.organization_id or not staff.is_active:
-        raise InvalidInput("coordinator must be an active staff member of your organisation", field="coordinator")
-    importer = bulk.Importer(None, actor, staff.id)
+    importer = bulk.Importer(None, actor, bulk.coordinator(session, actor, coordinator))
     media = request.headers.get("content-type", "").split(";")[0].strip()
     body = await request.body()
     if media not in ("application/fhir+ndjson", FHIR_JSON, "application/json"):

@@ -33,6 +33,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from careloop import clock
 from careloop.audit import service as audit
 from careloop.auth.actor import Actor
+from careloop.care_teams import service as care_teams
+from careloop.care_teams.models import CareTeamRole
 from careloop.clinical import service as clinical
 from careloop.clinical.models import (
     Allergy,
@@ -45,7 +47,7 @@ from careloop.clinical.models import (
     Procedure,
 )
 from careloop.db import session_scope
-from careloop.errors import CareLoopError
+from careloop.errors import CareLoopError, InvalidInput
 from careloop.fhir import writes
 from careloop.fhir.models import ImportedFile
 from careloop.medications.models import Medication
@@ -88,6 +90,15 @@ class Summary:
                 "not_modeled": dict(self.not_modeled), "read_through": dict(self.read_through),
                 "rejected": dict(self.rejected), "files": self.files,
                 "files_skipped": self.files_skipped, "resources": self.resources}
+
+
+def coordinator(session: Session, actor: Actor, staff_id: uuid.UUID) -> uuid.UUID:
+    """The care coordinator new patients of an import get: checked before anything is read (an active member
+    of the actor's organisation whose role may hold the role), whichever surface started the import."""
+    try:
+        return care_teams.eligible_staff(session, actor, CareTeamRole.PRIMARY_CARE_COORDINATOR, staff_id).id
+    except InvalidInput as err:
+        raise InvalidInput(err.message, field="coordinator") from err
 
 
 class Importer:

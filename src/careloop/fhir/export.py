@@ -109,13 +109,16 @@ def manifest(job: ExportJob, base: str) -> dict[str, Any]:
             "error": []}
 
 
-def file_path(job: ExportJob, type_name: str) -> Path:
-    if type_name not in job.types:
-        raise NotFound("No such file")
+def file_for(session: Session, actor: Actor, job_id: uuid.UUID, file_name: str) -> tuple[Path, str]:
+    """(path, type) of one NDJSON file of the requester's finished export; the download is audited."""
+    job = load_job(session, actor, job_id)
+    type_name = file_name.removesuffix(".ndjson")
     path = export_dir() / str(job.id) / f"{type_name}.ndjson"
-    if job.status != "done" or not path.exists():
+    if type_name not in job.types or job.status != "done" or not path.exists():
         raise NotFound("No such file")
-    return path
+    audit.record(session, actor, "export_download", record_type="FhirExport", record_id=str(job.id),
+                 detail={"type": type_name})
+    return path, type_name
 
 
 def run_pending(factory: sessionmaker[Session] | None = None, limit: int = 1) -> int:

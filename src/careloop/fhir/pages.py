@@ -12,18 +12,18 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from careloop.audit import service as audit
 from careloop.auth.actor import Actor
 from careloop.auth.deps import require_page
 from careloop.auth.permissions import Permission
+from careloop.care_teams import service as care_teams
+from careloop.care_teams.models import CareTeamRole
 from careloop.config import get_settings
-from careloop.errors import InvalidInput, NotFound
+from careloop.errors import InvalidInput
 from careloop.fhir import bulk, export
 from careloop.fhir.models import ExportJob
 from careloop.fhir.resources import TYPES
 from careloop.routing import db, router
 from careloop.staff import service as staff_service
-from careloop.staff.models import StaffRole
 from careloop.web.csrf import verify_csrf
 from careloop.web.render import render_page
 from careloop.web.shell import workspace
@@ -41,8 +41,8 @@ def _context(session: Session, actor: Actor) -> dict:
     jobs = session.scalars(select(ExportJob).where(
         ExportJob.organization_id == actor.organization_id, ExportJob.requested_by_id == actor.staff_id,
         ExportJob.status.not_in(("cancelled", "expired"))).order_by(ExportJob.requested_at.desc()).limit(RECENT))
-    coordinators = [s for s in staff_service.list_staff(session, actor) if s.is_active and s.role in (
-        StaffRole.CARE_COORDINATOR, StaffRole.RN_CARE_MANAGER, StaffRole.SOCIAL_WORKER, StaffRole.SUPERVISOR)]
+    coordinators = staff_service.list_staff(session, actor,
+                                            roles=care_teams.ELIGIBLE[CareTeamRole.PRIMARY_CARE_COORDINATOR])
     return {"jobs": list(jobs), "types": list(TYPES), "coordinators": coordinators, "retention": export.RETENTION,
             "can_import": {Permission.PATIENT_WRITE, Permission.CLINICAL_WRITE} <= actor.permissions,
             "max_mib": get_settings().max_body_bytes // 2**20}
@@ -88,11 +88,7 @@ def delete_export(job_id: uuid.UUID, session: Db, actor: Exporter) -> RedirectRe
 
 @pages.get("/exports/{job_id}/{file_name}")
 def download(job_id: uuid.UUID, file_name: str, session: Db, actor: Exporter) -> FileResponse:
-    job = export.load_job(session, actor, job_id)
-    type_name = file_name.removesuffix(".ndjson")
-    path = export.file_path(job, type_name)
-    audit.record(session, actor, "export_download", record_type="FhirExport", record_id=str(job.id),
-                 detail={"type": type_name})
+    path, type_name = export.file_for(session, actor, job_id, file_name)
     return FileResponse(path, media_type="application/fhir+ndjson", filename=f"{type_name}.ndjson")
 
 
@@ -100,13 +96,11 @@ def download(job_id: uuid.UUID, file_name: str, session: Db, actor: Exporter) ->
 async def import_file(request: Request, session: Db, actor: Importer, file: Annotated[UploadFile, File()],
                       coordinator: Annotated[str, Form(max_length=40)] = "") -> HTMLResponse:
     try:
-        staff = staff_service.get_staff(session, actor, uuid.UUID(coordinator))
-    except (ValueError, NotFound) as err:
+        staff_id = uuid.UUID(coordinator)
+    except ValueError as err:
         raise InvalidInput("Choose the care coordinator of new patients", field="coordinator") from err
-    if not staff.is_active:
-        raise InvalidInput("Choose an active care coordinator for new patients", field="coordinator")
     body = await file.read()
-    importer = bulk.Importer(None, actor, staff.id)
+    importer = bulk.Importer(None, actor, bulk.coordinator(session, actor, staff_id))
     name = (file.filename or "").lower()
     if not name.endswith((".json", ".ndjson")):
         raise InvalidInput("Choose a FHIR Bundle (.json) or an NDJSON file (.ndjson)", field="file")

@@ -43,35 +43,27 @@ def create_patient(session: Session, data: PatientCreate, *, actor: Actor,
                    confirm_distinct: bool = False) -> Patient:
     """Register a patient with their primary care coordinator (and PCP); DuplicatePatient on a match."""
     actor.require(Permission.PATIENT_WRITE)
-    org = session.get(Organization, actor.organization_id)
-    authority = data.mrn_authority or org.mrn_authority
+    authority = data.mrn_authority or session.get(Organization, actor.organization_id).mrn_authority
     _refuse_duplicates(session, actor, data, authority, confirm_distinct)
-    fields = data.model_dump(exclude={"mrn_authority", "primary_care_coordinator_id",
-                                      "primary_care_physician_id"})
-    patient = Patient(organization_id=actor.organization_id, mrn_authority=authority, **fields)
-    _refresh_keys(patient)
-    session.add(patient)
-    session.flush()
-    care_teams.assign(session, actor, patient, CareTeamRole.PRIMARY_CARE_COORDINATOR,
-                      data.primary_care_coordinator_id, audit_it=False)
-    if data.primary_care_physician_id:
-        care_teams.assign(session, actor, patient, CareTeamRole.PRIMARY_CARE_PHYSICIAN,
-                          data.primary_care_physician_id, audit_it=False)
-    audit.record(session, actor, "create", patient_id=patient.id, record_type="Patient",
-                 record_id=str(patient.id))
-    events.publish(session, "patient.enrolled", organization_id=patient.organization_id, patient_id=patient.id)
+    [patient] = create_patients(session, actor, [(data, {})])
     return patient
+
+
+_TEAM_ON_REGISTRATION = ((CareTeamRole.PRIMARY_CARE_COORDINATOR, "primary_care_coordinator_id"),
+                         (CareTeamRole.PRIMARY_CARE_PHYSICIAN, "primary_care_physician_id"))
 
 
 def create_patients(session: Session, actor: Actor, items: list[tuple[PatientCreate, dict[str, Any]]]
                     ) -> list[Patient]:
-    """Set-based registration for imports (the caller has matched them against existing patients): each with
-    its primary care coordinator, audited and announced (`patient.enrolled`) like `create_patient`, with one
-    flush per table. `extra` sets further columns (e.g. `source_ref`, `deceased_date`)."""
+    """Register patients the caller has already matched against existing ones (`create_patient` refuses
+    duplicates first; imports match by source id and MRN): each with their primary care coordinator (and PCP),
+    audited and announced (`patient.enrolled`), with one flush per table. `extra` sets further columns (e.g.
+    `source_ref`, `deceased_date`)."""
     actor.require(Permission.PATIENT_WRITE)
     org = session.get(Organization, actor.organization_id)
-    for coordinator in {data.primary_care_coordinator_id for data, _ in items}:
-        care_teams.eligible_staff(session, actor, CareTeamRole.PRIMARY_CARE_COORDINATOR, coordinator)
+    for role, attribute in _TEAM_ON_REGISTRATION:
+        for staff_id in {getattr(data, attribute) for data, _ in items} - {None}:
+            care_teams.eligible_staff(session, actor, role, staff_id)
     made = []
     for data, extra in items:
         fields = data.model_dump(exclude={"mrn_authority", "primary_care_coordinator_id",
@@ -84,9 +76,9 @@ def create_patients(session: Session, actor: Actor, items: list[tuple[PatientCre
     session.flush()
     now = clock.now()
     session.add_all([CareTeamMember(organization_id=actor.organization_id, patient_id=p.id,
-                                    staff_id=data.primary_care_coordinator_id,
-                                    role=CareTeamRole.PRIMARY_CARE_COORDINATOR, started_at=now)
-                     for p, (data, _) in zip(made, items, strict=True)])
+                                    staff_id=getattr(data, attribute), role=role, started_at=now)
+                     for p, (data, _) in zip(made, items, strict=True)
+                     for role, attribute in _TEAM_ON_REGISTRATION if getattr(data, attribute)])
     session.flush()
     audit.record_many(session, actor, [audit.Entry(action="create", patient_id=p.id, record_type="Patient",
                                                    record_id=str(p.id)) for p in made])

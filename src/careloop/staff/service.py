@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -46,12 +47,15 @@ def get_staff(session: Session, actor: Actor, staff_id: uuid.UUID) -> Staff:
     return staff
 
 
-def list_staff(session: Session, actor: Actor, *, role: StaffRole | None = None) -> list[Staff]:
-    """Active staff of the organisation, by name."""
+def list_staff(session: Session, actor: Actor, *, role: StaffRole | None = None,
+               roles: Collection[StaffRole] | None = None) -> list[Staff]:
+    """Active staff of the organisation (of one role, or of any of `roles`), by name."""
     actor.require(Permission.STAFF_READ)
     stmt = select(Staff).where(Staff.organization_id == actor.organization_id, Staff.is_active.is_(True))
     if role:
         stmt = stmt.where(Staff.role == role)
+    if roles is not None:
+        stmt = stmt.where(Staff.role.in_(roles))
     return list(session.scalars(stmt.order_by(Staff.family_name, Staff.given_name, Staff.id)))
 
 

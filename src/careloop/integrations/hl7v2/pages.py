@@ -12,11 +12,12 @@ from sqlalchemy.orm import Session
 from careloop.auth.actor import Actor
 from careloop.auth.deps import require_page
 from careloop.auth.permissions import Permission
+from careloop.care_teams import service as care_teams
+from careloop.care_teams.models import CareTeamRole
 from careloop.errors import InvalidInput
 from careloop.integrations.hl7v2 import review
 from careloop.routing import db, router
 from careloop.staff import service as staff_service
-from careloop.staff.models import StaffRole
 from careloop.web.csrf import verify_csrf
 from careloop.web.render import render_page
 from careloop.web.shell import workspace
@@ -25,8 +26,6 @@ pages = router(prefix="/admin/hl7", include_in_schema=False, dependencies=[Depen
 Db = Annotated[Session, Depends(db)]
 Admin = Annotated[Actor, Depends(require_page(Permission.HL7_ADMIN))]
 Reason = Annotated[str, Form(min_length=3, max_length=300)]
-COORDINATOR_ROLES = (StaffRole.CARE_COORDINATOR, StaffRole.RN_CARE_MANAGER, StaffRole.SOCIAL_WORKER,
-                     StaffRole.COMMUNITY_HEALTH_WORKER, StaffRole.SUPERVISOR)
 
 
 @pages.get("/review", response_class=HTMLResponse)
@@ -37,8 +36,8 @@ def review_queue(request: Request, session: Db, actor: Admin) -> HTMLResponse:
             items.append((message, review.pending_event(session, message).patient))
         except InvalidInput:
             items.append((message, None))
-    coordinators = [s for s in staff_service.list_staff(session, actor) if s.role in COORDINATOR_ROLES
-                    and s.is_active]
+    coordinators = staff_service.list_staff(session, actor,
+                                            roles=care_teams.ELIGIBLE[CareTeamRole.PRIMARY_CARE_COORDINATOR])
     return render_page(request, "hl7/review.html", {"items": items, "coordinators": coordinators})
 
 
