@@ -203,3 +203,18 @@ def test_medication_requests_are_the_practice_list(client, session, world):
     assert client.get(f"/fhir/MedicationStatement/{discharge.id}", headers=headers).status_code == 200
     statement = client.get(f"/fhir/MedicationStatement/{request['id']}", headers=headers).json()
     assert statement["category"]["coding"][0]["code"] == "practice"
+
+
+def test_a_procedures_reason_comes_from_its_code_or_the_condition_named(client, world):
+    patient, _, headers = world
+    base = {"resourceType": "Procedure", "status": "completed", "subject": {"reference": f"Patient/{patient.id}"},
+            "code": {"coding": [{"system": "http://snomed.info/sct", "code": "73761001", "display": "Colonoscopy"}]}}
+    coded = {**base, "reasonCode": [{"coding": [{"system": "http://snomed.info/sct", "code": "275978004",
+                                                 "display": "Screening for malignant neoplasm of colon"}]}]}
+    named = {**base, "reasonCode": [{}], "reasonReference": [{"reference": "Condition/x", "display": "Polyp"}]}
+    reasons = []
+    for body in (coded, named):
+        made = client.post("/fhir/Procedure", headers=headers, content=json.dumps(body))
+        assert made.status_code == 201, made.text
+        reasons.append(_valid(made.json())["reasonCode"][0]["text"])
+    assert reasons == ["Screening for malignant neoplasm of colon", "Polyp"]

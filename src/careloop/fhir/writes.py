@@ -142,9 +142,9 @@ def procedure(r: dict[str, Any]) -> tuple[uuid.UUID, dict[str, Any]]:
               "performed_at": _instant(start, "Procedure.performed") if start else None,
               "performed_end_at": _instant(period["end"], "Procedure.performedPeriod.end") if period.get("end")
               else None,
-              "reason": next((c.get("text") or _coding(c, "Procedure.reasonCode")["display"]
-                              for c in r.get("reasonCode", [])), None) or next(
-                  (ref.get("display") for ref in r.get("reasonReference", []) if ref.get("display")), None),
+              "reason": next((name[:300] for name in (*map(concept_name, r.get("reasonCode", [])),
+                                                      *(ref.get("display") for ref in r.get("reasonReference", [])))
+                              if name), None),
               "encounter_id": _encounter_id(r, "Procedure.encounter")}
     if code["system"]:
         values["code_system"] = code["system"]
